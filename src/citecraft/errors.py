@@ -1,0 +1,55 @@
+"""A small hierarchy of errors that carry a one-line message for the user."""
+
+from __future__ import annotations
+
+
+class CitecraftError(Exception):
+    """Base error: its message is shown to the user as one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(CitecraftError):
+    """A file or record could not be read."""
+
+    exit_code = 2
+
+
+class IndexError_(CitecraftError):
+    """The index is missing, locked or incompatible."""
+
+    exit_code = 3
+
+
+class IndexLockedError(IndexError_):
+    """Another process is writing the same index."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index was built with other embedder or chunking settings."""
+
+
+class ModelError(CitecraftError):
+    """An LLM or embedding backend failed."""
+
+    exit_code = 4
+
+
+class PromptError(CitecraftError):
+    """A prompt file is missing or its variables do not match."""
+
+    exit_code = 5
+
+
+class ConfigError(CitecraftError):
+    """Settings are inconsistent or incomplete."""
+
+    exit_code = 2

@@ -1,0 +1,109 @@
+"""Turning loosely named record fields (any reader's) into a Paper."""
+
+from __future__ import annotations
+
+import re
+from datetime import date as _date
+
+from ..papers import Paper
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_ALIASES = {
+    "title": ("title", "name", "paper_title"),
+    "abstract": ("abstract", "summary", "description", "abstractnote"),
+    "date": ("date", "published", "publication_date", "pub_date", "submitted"),
+    "year": ("year",),
+    "month": ("month",),
+    "authors": ("authors", "author", "creators"),
+    "n_authors": ("n_authors", "num_authors", "author_count"),
+    "upvotes": ("upvotes", "votes", "likes"),
+    "organization": ("organization", "org", "institution"),
+    "url": ("url", "link", "arxiv_url", "doi"),
+}
+
+
+def _pick(fields: dict[str, object], key: str) -> object:
+    lowered = {str(k).strip().lower(): v for k, v in fields.items()}
+    for alias in _ALIASES[key]:
+        value = lowered.get(alias)
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+def parse_date(value: object) -> tuple[str | None, str | None, int | None]:
+    """Return (iso_date, month_day, year) from many spellings; never guess a year."""
+    if value is None:
+        return None, None, None
+    text = str(value).strip()
+    m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if m:
+        y, mo, d = map(int, m.groups())
+        try:
+            return _date(y, mo, d).isoformat(), f"{mo:02d}-{d:02d}", y
+        except ValueError:
+            return None, None, y
+    m = re.match(r"^([A-Za-z]{3})[a-z]*\.? (\d{1,2})(?:, (\d{4}))?$", text)
+    if m:
+        mo = _MONTHS.get(m.group(1).lower())
+        if mo:
+            d = int(m.group(2))
+            md = f"{mo:02d}-{d:02d}"
+            if m.group(3):
+                y = int(m.group(3))
+                try:
+                    return _date(y, mo, d).isoformat(), md, y
+                except ValueError:
+                    return None, None, y
+            return None, md, None
+    m = re.match(r"^(\d{4})(?:-(\d{1,2}))?$", text)
+    if m:
+        return None, None, int(m.group(1))
+    return None, None, None
+
+
+def _authors(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(a.get("name", "")) if isinstance(a, dict) else str(a) for a in value if a]
+    text = str(value)
+    parts = re.split(r"\s+and\s+|;" if (" and " in text or ";" in text) else r",", text)
+    return [" ".join(p.split()) for p in parts if p.strip()]
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value).strip()) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def paper_from_fields(fields: dict[str, object], source: str) -> Paper:
+    """Raise ValueError naming what is missing when a record has no title or abstract."""
+    title = " ".join(str(_pick(fields, "title") or "").split())
+    abstract = " ".join(str(_pick(fields, "abstract") or "").split())
+    if not title and not abstract:
+        raise ValueError("record has no title and no abstract; skipped")
+    if not title:
+        raise ValueError("record has no title; skipped")
+    if not abstract:
+        raise ValueError(f"record {title[:60]!r} has no abstract; skipped")
+    iso, month_day, year = parse_date(_pick(fields, "date"))
+    if year is None:
+        year = _int(_pick(fields, "year"))
+    authors = _authors(_pick(fields, "authors"))
+    return Paper(
+        title=title,
+        abstract=abstract,
+        date=iso,
+        month_day=month_day,
+        year=year,
+        authors=authors,
+        n_authors=_int(_pick(fields, "n_authors")) or (len(authors) or None),
+        upvotes=_int(_pick(fields, "upvotes")),
+        organization=(str(_pick(fields, "organization")) if _pick(fields, "organization") else None),
+        url=(str(_pick(fields, "url")) if _pick(fields, "url") else None),
+        sources=[source],
+    )
