@@ -1,0 +1,213 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 fused, aggregated to papers, with metadata filters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .index import Index, StoredPaper
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokenize(texts: list[str]) -> Any:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
+
+
+def query_terms(text: str) -> list[str]:
+    import bm25s
+
+    return bm25s.tokenize([text], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[0]
+
+
+@dataclass
+class Filters:
+    """Metadata filters. Date bounds only match papers whose full date is known."""
+
+    since: date | None = None
+    until: date | None = None
+    min_authors: int | None = None
+    max_authors: int | None = None
+
+    @classmethod
+    def parse(cls, since: str | None = None, until: str | None = None,
+              min_authors: int | None = None, max_authors: int | None = None) -> Filters:
+        def _d(value: str | None, flag: str) -> date | None:
+            if not value:
+                return None
+            text = value.strip()
+            if len(text) == 4 and text.isdigit():
+                text = f"{text}-01-01" if flag == "--since" else f"{text}-12-31"
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                raise ConfigError(f"{flag} {value!r} is not a date", "use YYYY-MM-DD or YYYY") from None
+
+        return cls(_d(since, "--since"), _d(until, "--until"), min_authors, max_authors)
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.since, self.until, self.min_authors, self.max_authors))
+
+    def accepts(self, sp: StoredPaper) -> bool:
+        p = sp.paper
+        if self.since or self.until:
+            if not p.date:
+                return False
+            d = date.fromisoformat(p.date)
+            if (self.since and d < self.since) or (self.until and d > self.until):
+                return False
+        if self.min_authors is not None or self.max_authors is not None:
+            n = p.author_count
+            if n is None:
+                return False
+            if (self.min_authors is not None and n < self.min_authors) or (
+                self.max_authors is not None and n > self.max_authors
+            ):
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = []
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.until:
+            parts.append(f"until {self.until}")
+        if self.min_authors is not None:
+            parts.append(f"≥{self.min_authors} authors")
+        if self.max_authors is not None:
+            parts.append(f"≤{self.max_authors} authors")
+        return ", ".join(parts)
+
+
+@dataclass
+class Hit:
+    paper_id: str
+    title: str
+    date: str | None
+    score: float
+    snippet: str
+    dense: float = 0.0  # cosine similarity of the best chunk
+    bm25: float = 0.0  # raw BM25 score of the paper
+    rank_dense: int | None = None
+    rank_bm25: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"paper_id": self.paper_id, "title": self.title, "date": self.date,
+                "score": round(self.score, 4), "snippet": self.snippet}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    filters: Filters = field(default_factory=Filters)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "results": [h.to_json() for h in self.hits]}
+
+
+class Retriever:
+    """Dense and lexical retrieval over one index, fused and aggregated to papers."""
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.settings = index.settings.retrieval
+
+    def dense_scores(self, query: str, allowed: list[str] | None, n: int) -> dict[str, tuple[float, str]]:
+        """paper_id -> (best chunk similarity, best chunk text)."""
+        vector = self.index.embedder().embed([query])
+        collection = self.index.collection()
+        count = collection.count()
+        if count == 0 or allowed == []:
+            return {}
+        where = {"paper_id": {"$in": allowed}} if allowed is not None else None
+        res = collection.query(query_embeddings=vector, n_results=min(n, count), where=where,
+                               include=["metadatas", "distances", "documents"])
+        out: dict[str, tuple[float, str]] = {}
+        for meta, dist, doc in zip(res["metadatas"][0], res["distances"][0], res["documents"][0], strict=True):
+            pid = str(meta["paper_id"])
+            sim = 1.0 - float(dist)
+            if pid not in out or sim > out[pid][0]:
+                out[pid] = (sim, doc.split("\n", 1)[-1])
+        return out
+
+    def bm25_scores(self, query: str) -> dict[str, float]:
+        retriever, ids = self.index.bm25()
+        terms = query_terms(query)
+        if not terms:
+            return {}
+        scores = retriever.get_scores(terms)
+        return {pid: float(s) for pid, s in zip(ids, scores, strict=True) if s > 0}
+
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None,
+               candidates: int | None = None) -> SearchResult:
+        filters = filters or Filters()
+        k = k or self.settings.k
+        n = max(candidates or self.settings.candidates, k * 3)
+        timings: dict[str, float] = {}
+        papers = self.index.papers()
+        allowed = [pid for pid, sp in papers.items() if filters.accepts(sp)] if filters.active else None
+
+        t = time.perf_counter()
+        lexical = self.bm25_scores(query)
+        if allowed is not None:
+            keep = set(allowed)
+            lexical = {pid: s for pid, s in lexical.items() if pid in keep}
+        timings["bm25"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        dense = self.dense_scores(query, allowed, n)
+        timings["dense"] = (time.perf_counter() - t) * 1000
+
+        fused = fuse(dense={p: s for p, (s, _) in dense.items()}, lexical=lexical,
+                     dense_weight=self.settings.dense_weight)
+        hits = []
+        dense_rank = {p: i for i, p in enumerate(sorted(dense, key=lambda p: -dense[p][0]))}
+        lex_rank = {p: i for i, p in enumerate(sorted(lexical, key=lambda p: -lexical[p]))}
+        for pid, score in fused[:k]:
+            sp = papers.get(pid)
+            if sp is None:  # a chunk whose paper is gone (an interrupted ingest): never show it
+                continue
+            snippet = dense[pid][1] if pid in dense else sp.paper.abstract
+            hits.append(Hit(pid, sp.paper.title, sp.paper.display_date(), score, _shorten(snippet),
+                            dense.get(pid, (0.0, ""))[0], lexical.get(pid, 0.0),
+                            dense_rank.get(pid), lex_rank.get(pid)))
+        return SearchResult(query, hits, filters, timings)
+
+
+def fuse(dense: dict[str, float], lexical: dict[str, float], dense_weight: float) -> list[tuple[str, float]]:
+    """Weighted fusion of max-normalized scores.
+
+    Each list is scaled by its own best score, so a query that quotes an abstract
+    (one BM25 score far above the rest) keeps its lexical winner on top, while a
+    reworded question (flat BM25 scores) is decided by the dense similarities.
+    """
+    out: dict[str, float] = {}
+    dmax = max(dense.values(), default=0.0)
+    lmax = max(lexical.values(), default=0.0)
+    for pid in set(dense) | set(lexical):
+        d = dense.get(pid, 0.0) / dmax if dmax > 0 else 0.0
+        lx = lexical.get(pid, 0.0) / lmax if lmax > 0 else 0.0
+        out[pid] = dense_weight * d + (1 - dense_weight) * lx
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _shorten(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
