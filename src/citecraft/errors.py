@@ -1,4 +1,9 @@
-"""A small hierarchy of errors that carry a one-line message for the user."""
+"""A small hierarchy of errors that carry a one-line message for the user.
+
+Exit codes: 0 success, 1 unexpected error, 2 bad input or usage (nothing done),
+3 index problem (locked, incompatible, damaged), 4 model backend failure,
+5 prompt file problem, 6 partial success (some input records were rejected).
+"""
 
 from __future__ import annotations
 
@@ -53,3 +58,6 @@ class ConfigError(CitecraftError):
     """Settings are inconsistent or incomplete."""
 
     exit_code = 2
+
+
+EXIT_PARTIAL = 6

@@ -40,6 +40,12 @@ def _noop(stage: str, done: int, total: int) -> None:
     pass
 
 
+def fault_point(name: str) -> None:
+    """Crash here if CITECRAFT_FAULT names this point: lets tests kill an ingest at each step."""
+    if os.environ.get("CITECRAFT_FAULT") == name:
+        os._exit(137)
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -331,6 +337,7 @@ class Index:
         for chunk_id, c in zip(ids, chunks, strict=True):
             new_entries[c.paper_id]["chunks"].append(chunk_id)
 
+        fault_point("after-upsert")
         # 2) papers store (metadata may have changed even for unchanged abstracts: merged sources)
         rows = []
         for pid, paper in merged_papers.items():
@@ -341,12 +348,14 @@ class Index:
         if not papers_path.exists() or papers_path.read_text("utf-8") != text:
             write_atomic(papers_path, text)
 
+        fault_point("after-papers")
         # 3) drop chunks that no paper owns any more (replaced abstracts, debris of killed runs)
         wanted = {cid for e in new_entries.values() for cid in e["chunks"]}
         stale = sorted((have_ids | set(ids)) - wanted)
         for i in range(0, len(stale), step):
             collection.delete(ids=stale[i : i + step])
 
+        fault_point("after-delete")
         generation = manifest.get("generation")
         if todo or stale or fresh or not generation:
             generation = uuid.uuid4().hex
@@ -355,6 +364,7 @@ class Index:
                 report.repaired += 1  # the BM25 files were lost or damaged
             self._write_bm25(list(merged_papers.values()), generation)
 
+        fault_point("before-manifest")
         emb_name, emb_dim = embedder.name, embedder.dim
         new_manifest = {
             "version": MANIFEST_VERSION,
@@ -392,7 +402,11 @@ class Index:
         return bool(generation) and ids.get("generation") == generation
 
     def _write_bm25(self, papers: list[Paper], generation: str) -> None:
+        import logging
+
         import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
 
         from .retrieve import bm25_tokenize
 
@@ -406,5 +420,6 @@ class Index:
         old = self.path / f".bm25.{os.getpid()}.old"
         if final.exists():
             os.replace(final, old)
+        fault_point("mid-bm25")
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)

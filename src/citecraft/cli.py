@@ -1,0 +1,273 @@
+"""The `citecraft` command line: parse, call the library, print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import EXIT_PARTIAL, CitecraftError
+
+if "--debug" in sys.argv:
+    os.environ["CITECRAFT_DEBUG"] = "1"
+
+
+def _err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _out_console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+class App:
+    """What every command needs: settings and the index, built lazily."""
+
+    def __init__(self, home: Path | None, embedder: str | None, chroma_url: str | None):
+        from .settings import load_settings
+
+        if home:
+            os.environ["CITECRAFT_HOME"] = str(home)
+        overrides: dict[str, Any] = {"index.embedder": embedder, "index.chroma_url": chroma_url}
+        if home:
+            overrides["home"] = home
+        self.settings = load_settings(**overrides)
+        self._index: Any = None
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from .index import Index
+
+            self._index = Index(self.settings)
+        return self._index
+
+    def ensure_index(self) -> Any:
+        """On an empty index, ingest the bundled corpus first (with a progress bar)."""
+        if not self.index.exists():
+            from .corpus import bundled_corpus_dir
+            from .readers import read_paths
+
+            _err_console().print("[dim]The index is empty: ingesting the bundled corpus first.[/dim]")
+            result = read_paths([bundled_corpus_dir()])
+            with progress_bar() as progress:
+                self.index.ingest(result.papers, progress=progress)
+        return self.index
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr, one task per stage; silent when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _err_console()
+    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class CitecraftGroup(click.Group):
+    """Turns domain errors into one line and an exit code; tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CitecraftError as exc:
+            if os.environ.get("CITECRAFT_DEBUG"):
+                raise
+            _err_console().print(f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err_console().print("interrupted")
+            ctx.exit(130)
+
+
+@click.group(cls=CitecraftGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(path_type=Path), envvar="CITECRAFT_HOME",
+              help="Directory holding the index and chat history [env: CITECRAFT_HOME].")
+@click.option("--embedder", envvar="CITECRAFT_EMBEDDER", default=None,
+              help="wordllama (default, offline), openai:<model>, or minilm [env: CITECRAFT_EMBEDDER].")
+@click.option("--chroma-url", envvar="CITECRAFT_CHROMA_URL", default=None,
+              help="Use a Chroma server (http://host:8000) instead of the embedded store.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="citecraft")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, embedder: str | None, chroma_url: str | None, debug: bool) -> None:
+    """Answer questions about a collection of research papers, every claim cited.
+
+    Works offline by default: WordLlama embeddings, Chroma + BM25 retrieval and an
+    extractive answer engine. Set OPENAI_API_KEY or --base-url to use an LLM.
+    """
+    from . import offline
+
+    offline.configure()
+    ctx.obj = App(home, embedder, chroma_url)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Start the index over (needed after changing embedder or chunking).")
+@click.option("--format", "fmt", type=click.Choice(["daily", "jsonl", "csv", "bibtex", "atom"]),
+              help="Force an input format instead of detecting it from content.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as_json: bool) -> None:
+    """Add papers to the index (the bundled corpus when no PATH is given).
+
+    PATH may be a file or a directory of: saved daily-papers pages, JSON Lines,
+    CSV (title and abstract columns), BibTeX with abstracts, or arXiv Atom XML.
+    Unchanged papers are skipped; re-running never duplicates.
+
+    Exit codes: 0 all read, 6 some records rejected (the rest were ingested),
+    2 nothing readable, 3 index locked or incompatible.
+    """
+    from .corpus import bundled_corpus_dir
+    from .errors import InputError
+    from .readers import read_paths
+
+    sources = list(paths) or [bundled_corpus_dir()]
+    result = read_paths(sources, fmt)
+    err = _err_console()
+    for problem in result.problems:
+        err.print(f"[yellow]skipped[/yellow] {problem}", soft_wrap=True, markup=True)
+    if not result.papers and not (rebuild and app.index.exists()):
+        raise InputError("no papers could be read; the index was not changed")
+    with progress_bar() as progress:
+        report = app.index.ingest(result.papers, rebuild=rebuild, progress=progress)
+    if as_json:
+        emit_json({**report.__dict__, "rejected": [str(p) for p in result.problems],
+                   "index": str(app.index.path)})
+    else:
+        read = f"{len(result.papers)} records read"
+        if report.merged:
+            read += f" ({report.merged} duplicates merged)"
+        if not report.changed and not rebuild:
+            click.echo(f"{read}; index unchanged: {report.unchanged} papers already up to date.")
+        else:
+            click.echo(
+                f"{read}; {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+                + (f", {report.repaired} repaired" if report.repaired else "")
+                + f"; {report.chunks} chunks embedded in {report.seconds:.1f}s. "
+                f"Index: {report.total} papers at {app.index.path}"
+            )
+        if result.problems:
+            click.echo(f"{len(result.problems)} record(s) or file(s) rejected (see above).")
+    if result.problems:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("paper_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def papers(app: App, paper_id: str | None, as_json: bool) -> None:
+    """List the papers in the index, or show one by PAPER_ID."""
+    from .errors import CitecraftError as _E
+
+    index = app.ensure_index()
+    stored = index.papers()
+    if paper_id:
+        sp = stored.get(paper_id) or next((s for p, s in stored.items() if p.startswith(paper_id)), None)
+        if sp is None:
+            raise _E(f"no paper with id {paper_id!r}", "see `citecraft papers` for the ids")
+        if as_json:
+            emit_json(sp.paper.to_dict())
+        else:
+            p = sp.paper
+            click.echo(f"# {p.title}\n")
+            for label, value in (("id", p.paper_id), ("date", p.display_date()), ("authors", ", ".join(p.authors) or p.n_authors),
+                                 ("organization", p.organization), ("upvotes", p.upvotes), ("url", p.url),
+                                 ("sources", "; ".join(p.sources))):
+                if value not in (None, ""):
+                    click.echo(f"- {label}: {value}")
+            click.echo(f"\n{p.abstract}")
+        return
+    if as_json:
+        emit_json([sp.paper.to_dict() for sp in stored.values()])
+        return
+    for sp in sorted(stored.values(), key=lambda s: s.paper.title.lower()):
+        p = sp.paper
+        click.echo(f"{p.paper_id:<48} {(p.display_date() or ''):<10}  {p.title}")
+    click.echo(f"{len(stored)} papers")
+
+
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed([
+        click.option("--since", help="Only papers dated on/after this date (YYYY-MM-DD or YYYY; full dates only)."),
+        click.option("--until", help="Only papers dated on/before this date."),
+        click.option("--min-authors", type=int, help="Only papers with at least N authors."),
+        click.option("--max-authors", type=int, help="Only papers with at most N authors."),
+    ]):
+        fn = decorator(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="Number of papers.")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, results: [{paper_id, title, date, score, snippet}]}.")
+@click.pass_obj
+def search(app: App, query: str, k: int, since: str | None, until: str | None, min_authors: int | None,
+           max_authors: int | None, as_json: bool) -> None:
+    """Hybrid search (dense + BM25) over the index; one line per paper."""
+    from .retrieve import Filters, Retriever
+
+    filters = Filters.parse(since, until, min_authors, max_authors)
+    result = Retriever(app.ensure_index()).search(query, k=k, filters=filters)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if not result.hits:
+        click.echo("No papers match" + (f" ({filters.describe()})." if filters.active else "."))
+        return
+    for i, hit in enumerate(result.hits, 1):
+        click.echo(f"{i:>2}. {hit.title}  [{hit.date or 'n.d.'}]  score {hit.score:.3f}  {hit.paper_id}")
+        click.echo(f"    {hit.snippet}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code so tests can assert on it."""
+    try:
+        cli.main(args=argv, prog_name="citecraft", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
