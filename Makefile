@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench eval clean browser
+.PHONY: demo test lint typecheck bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,15 +16,10 @@ demo: $(STAMP)
 	$(BIN)/citecraft ingest
 	$(BIN)/citecraft search "video compression with implicit neural representations" -k 5
 
-test: $(STAMP) browser
+test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
-
-# Headless Chromium for the web page test (Debian package; skipped where apt is unavailable).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
