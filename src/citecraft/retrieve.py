@@ -155,7 +155,8 @@ class Retriever:
         return {pid: float(s) for pid, s in zip(ids, scores, strict=True) if s > 0}
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None,
-               candidates: int | None = None) -> SearchResult:
+               candidates: int | None = None, mode: str = "hybrid") -> SearchResult:
+        """Top-k papers for a query; mode 'dense' or 'bm25' uses one retriever alone (for evaluation)."""
         filters = filters or Filters()
         k = k or self.settings.k
         n = max(candidates or self.settings.candidates, k * 3)
@@ -164,13 +165,13 @@ class Retriever:
         allowed = [pid for pid, sp in papers.items() if filters.accepts(sp)] if filters.active else None
 
         t = time.perf_counter()
-        lexical = self.bm25_scores(query)
+        lexical = self.bm25_scores(query) if mode != "dense" else {}
         if allowed is not None:
             keep = set(allowed)
             lexical = {pid: s for pid, s in lexical.items() if pid in keep}
         timings["bm25"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        dense = self.dense_scores(query, allowed, n)
+        dense = self.dense_scores(query, allowed, n) if mode != "bm25" else {}
         timings["dense"] = (time.perf_counter() - t) * 1000
 
         fused = fuse(dense={p: s for p, (s, _) in dense.items()}, lexical=lexical,

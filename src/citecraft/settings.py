@@ -33,7 +33,7 @@ class IndexSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     k: int = Field(10, description="Papers returned by search.")
-    candidates: int = Field(60, description="Chunks fetched from each retriever before fusion.")
+    candidates: int = Field(120, description="Chunks fetched from the dense retriever before fusion.")
     dense_weight: float = Field(0.6, description="Weight of the dense (embedding) score in the fusion; BM25 gets the rest.")
 
 
