@@ -88,3 +88,52 @@ def retrieval_recall(index: Any, cases: list[Case], ks: tuple[int, ...] = (1, 5,
         for k in ks:
             sums[case.kind][f"recall@{k}"] += recall(ids[:k], case.gold)
     return {kind: {m: v / counts[kind] for m, v in metrics.items()} for kind, metrics in sums.items()}
+
+
+def fact_found(fact: str, text: str) -> bool:
+    """A fact counts when it appears verbatim (case and spacing aside); numbers therefore match exactly."""
+    norm = lambda s: " ".join(s.lower().split())  # noqa: E731
+    return norm(fact) in norm(text)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    answer: dict[str, Any]
+    cited: list[str]
+    scores: dict[str, float]
+
+
+def score_answer(case: Case, answer: Any) -> CaseResult:
+    """The judge-free metrics of one answer: citations against gold, abstention, facts."""
+    cited = [c.paper_id for c in answer.citations]
+    scores: dict[str, float] = {}
+    if case.answerable:
+        scores["answered"] = 0.0 if answer.abstained else 1.0
+        ok = set(case.gold) | set(case.acceptable)
+        if cited:
+            scores["citation_precision"] = sum(pid in ok for pid in cited) / len(cited)
+        if case.gold:
+            scores["citation_recall"] = recall(cited, case.gold)
+        if case.facts:
+            scores["fact_coverage"] = sum(fact_found(f, answer.answer) for f in case.facts) / len(case.facts)
+    else:
+        scores["abstention"] = 1.0 if answer.abstained else 0.0
+    return CaseResult(case, answer.to_json(), cited, scores)
+
+
+def aggregate(results: list[CaseResult]) -> dict[str, dict[str, float]]:
+    """Mean of every metric per kind and overall (metrics a case lacks are not counted for it)."""
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[r.case.kind].append(r)
+        groups["overall"].append(r)
+    table: dict[str, dict[str, float]] = {}
+    for kind, rs in groups.items():
+        metrics: dict[str, list[float]] = defaultdict(list)
+        for r in rs:
+            for m, v in r.scores.items():
+                metrics[m].append(v)
+        table[kind] = {m: sum(v) / len(v) for m, v in metrics.items()}
+        table[kind]["n"] = len(rs)
+    return table

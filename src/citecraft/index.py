@@ -89,6 +89,7 @@ class Index:
         self._bm25: Any = None
         self._bm25_ids: list[str] | None = None
         self._client: Any = None
+        self._corpus_text: str | None = None
 
     # ---- reading -------------------------------------------------------------------------
     @property
@@ -119,6 +120,12 @@ class Index:
                     paper = Paper.from_dict(row)
                     self._papers[paper.paper_id] = StoredPaper(paper, spans)  # type: ignore[arg-type]
         return self._papers
+
+    def corpus_text(self) -> str:
+        """All titles and abstracts, lowercased, for quick 'is this name mentioned anywhere' checks."""
+        if getattr(self, "_corpus_text", None) is None:
+            self._corpus_text = "\n".join(sp.paper.text.lower() for sp in self.papers().values())
+        return self._corpus_text
 
     def get(self, paper_id: str) -> StoredPaper | None:
         return self.papers().get(paper_id)

@@ -1,0 +1,394 @@
+"""Cited answers: context numbering, the extractive engine, citation validation, abstention."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .index import Index, StoredPaper
+from .models import EXTRACTIVE, ChatModel, Usage
+from .prompts import ABSTAIN_PHRASE, fence, load_prompt
+from .retrieve import Filters, Hit, Retriever, query_terms
+
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z*\"(#-])")
+# Calibrated on evals/dataset.yaml (see README): below this, the collection does not cover the question.
+ABSTAIN_THRESHOLD = 0.25
+
+
+@dataclass
+class Citation:
+    n: int
+    paper_id: str
+    title: str
+    date: str | None
+    quote: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "date": self.date, "quote": self.quote}
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    removed_citations: list[dict[str, Any]] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
+    model: str = EXTRACTIVE
+    usage: Usage = field(default_factory=Usage)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    context: list[StoredPaper] = field(default_factory=list)
+    relevance: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "removed_citations": self.removed_citations,
+            "uncited_sentences": self.uncited_sentences,
+            "model": self.model,
+            "usage": self.usage.to_json(),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+    def to_markdown(self) -> str:
+        out = [self.answer]
+        if self.citations:
+            out.append("\n## References\n")
+            out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in self.citations)
+        if self.removed_citations:
+            out.append(f"\n_Removed {len(self.removed_citations)} citation(s) to papers that were not retrieved._")
+        return "\n".join(out)
+
+
+def format_context(papers: list[StoredPaper]) -> str:
+    """Number the papers [1]..[n]; the abstract text is fenced by the prompt."""
+    blocks = []
+    for i, sp in enumerate(papers, 1):
+        p = sp.paper
+        blocks.append(f"[{i}] {fence(p.title)} ({p.display_date() or 'n.d.'})\n{fence(p.abstract)}")
+    return "\n\n".join(blocks)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split answer text into sentences (citations stay with the sentence they follow)."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n|\n(?=\s*[-*#] )|\n", text):
+        block = block.strip()
+        if block:
+            out.extend(s.strip() for s in _SENTENCE_END.split(block) if s.strip())
+    return out
+
+
+def is_abstention(text: str) -> bool:
+    norm = " ".join(text.lower().split())
+    return ABSTAIN_PHRASE.lower().rstrip(".") in norm
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?%?", text.lower()))
+
+
+def best_quote(sp: StoredPaper, claim: str) -> str:
+    """The abstract sentence that best supports a claim (word overlap, numbers weigh double)."""
+    words = _words(MARKER.sub("", claim))
+    best, best_score = "", -1.0
+    for sentence in sp.sentence_texts():
+        sw = _words(sentence)
+        score = sum(2.0 if any(c.isdigit() for c in w) else 1.0 for w in words & sw) / math.sqrt(len(sw) + 1)
+        if score > best_score:
+            best, best_score = sentence, score
+    return best
+
+
+def validate(text: str, papers: list[StoredPaper]) -> tuple[str, list[Citation], list[dict[str, Any]], list[str]]:
+    """Keep only markers that name a numbered paper; never invent a citation.
+
+    Returns the cleaned text, the citations (in order of first use), the removed
+    markers, and the claim sentences that cite nothing.
+    """
+    removed: list[dict[str, Any]] = []
+    used: dict[int, list[str]] = {}
+
+    def keep(match: re.Match[str]) -> str:
+        sentence = _sentence_around(text, match.start())
+        valid = []
+        for part in re.split(r"\s*[,;]\s*", match.group(1)):
+            n = int(part)
+            if 1 <= n <= len(papers):
+                valid.append(n)
+                used.setdefault(n, []).append(sentence)
+            else:
+                removed.append({"n": n, "sentence": sentence, "reason": f"no paper [{n}] was retrieved "
+                                f"(only [1]..[{len(papers)}])"})
+        return "".join(f"[{n}]" for n in dict.fromkeys(valid))
+
+    cleaned = MARKER.sub(keep, text)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    citations = [
+        Citation(n, papers[n - 1].paper.paper_id, papers[n - 1].paper.title, papers[n - 1].paper.display_date(),
+                 best_quote(papers[n - 1], " ".join(claims)))
+        for n, claims in sorted(used.items(), key=lambda kv: cleaned.find(f"[{kv[0]}]"))
+    ]
+    uncited = [s for s in split_sentences(cleaned) if _is_claim(s) and not MARKER.search(s)]
+    return cleaned, citations, removed, uncited
+
+
+def _sentence_around(text: str, pos: int) -> str:
+    start = max(text.rfind(". ", 0, pos), text.rfind("\n", 0, pos)) + 1
+    end_candidates = [i for i in (text.find(". ", pos), text.find("\n", pos)) if i >= 0]
+    end = min(end_candidates) + 1 if end_candidates else len(text)
+    return MARKER.sub("", text[start:end]).strip()
+
+
+def _is_claim(sentence: str) -> bool:
+    s = MARKER.sub("", sentence).strip(" *#-:")
+    return len(s.split()) >= 5 and not s.endswith("?") and not is_abstention(s)
+
+
+# ---- relevance (abstention) -------------------------------------------------------------------
+
+
+def term_coverage(index: Index, question: str, sp: StoredPaper) -> float:
+    """IDF-weighted share of the question's terms found in a paper (terms unknown to the corpus weigh most)."""
+    retriever, _ = index.bm25()
+    terms = list(dict.fromkeys(query_terms(question)))
+    if not terms:
+        return 0.0
+    vocab, indptr = retriever.vocab_dict, retriever.scores["indptr"]
+    n_docs = retriever.scores["num_docs"]
+    paper_terms = set(query_terms(sp.paper.text))
+    total = covered = 0.0
+    for t in terms:
+        tid = vocab.get(t)
+        df = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
+        idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        total += idf
+        covered += idf if t in paper_terms else 0.0
+    return covered / total if total else 0.0
+
+
+_SPECIFIC = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*\b")
+
+
+def unknown_names(index: Index, question: str) -> list[str]:
+    """Specific names in the question (acronyms, CamelCase, letter-digit mixes) that no paper mentions.
+
+    Asking about a benchmark, model or metric the collection never mentions is the
+    clearest sign that it does not cover the question.
+    """
+    corpus = index.corpus_text()
+
+    def specific(token: str) -> bool:
+        upper_inside = any(c.isupper() for c in token[1:])
+        mixed = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+        return len(token) >= 2 and (upper_inside or mixed)
+
+    def mentioned(token: str) -> bool:
+        return re.search(rf"(?<![A-Za-z0-9]){re.escape(token.lower())}(?![A-Za-z0-9])", corpus) is not None
+
+    names = []
+    for token in _SPECIFIC.findall(question):
+        parts = [p for p in re.split(r"-", token) if specific(p)]
+        if specific(token) and not mentioned(token) and (not parts or not all(mentioned(p) for p in parts)):
+            names.append(token)
+    return names
+
+
+def relevance(index: Index, question: str, hits: list[Hit]) -> float:
+    """How well the best retrieved paper covers the question: dense similarity and term coverage."""
+    best = 0.0
+    for hit in hits[:3]:
+        sp = index.get(hit.paper_id)
+        if sp is None:
+            continue
+        best = max(best, 0.5 * hit.dense + 0.5 * term_coverage(index, question, sp))
+    return best
+
+
+# ---- which retrieved papers the answer draws on ---------------------------------------------
+
+_SINGULAR = re.compile(r"\b(?:which|what|a|an|the|one|that)\s+(?:\w+\s+)?(?:paper|work|study|article|method|model)\b"
+                       r"|\bwhich (?:one|is it)\b|\bI (?:remember|recall)\b|\b(?:is|was) there\b", re.I)
+_PLURAL = re.compile(r"\b(?:papers|works|studies|articles|compare|contrast|both|each of)\b", re.I)
+_NAME = re.compile(r"\b[A-Za-z]*[A-Z][A-Za-z0-9+-]*[A-Z0-9+][A-Za-z0-9+-]*\b")
+
+
+def named_in(question: str, title: str) -> bool:
+    """The question names the paper by its short name (the part of the title before a colon)."""
+    name = title.split(":", 1)[0].strip() if ":" in title else ""
+    return bool(name) and len(name) <= 30 and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question, re.I) is not None
+
+
+def choose_papers(question: str, hits: list[Hit]) -> list[Hit]:
+    """Keep the papers the question is really about.
+
+    "Which paper ...?" gets the best match; a question about several papers gets
+    every paper close to the best; papers the question names are always kept.
+    """
+    if not hits:
+        return []
+    top = hits[0].score
+    if _SINGULAR.search(question) and not re.search(r"\b(?:papers|works|studies)\b", question, re.I):
+        cut = 0.97
+    elif _PLURAL.search(question):
+        cut = 0.75
+    else:
+        cut = 0.85
+    return [h for h in hits if h.score >= cut * top or named_in(question, h.title)]
+
+
+# ---- the extractive engine --------------------------------------------------------------------
+
+
+_FIRST_PERSON = [(re.compile(r"^We\b"), "The authors"), (re.compile(r"^Our\b"), "Their"),
+                 (re.compile(r"^In this (paper|work|study), we\b", re.I), "In this work, the authors"),
+                 (re.compile(r"^Here,? we\b"), "The authors")]
+
+
+_OUR = [(re.compile(r"\bour\b"), "their"), (re.compile(r"\bwe\b"), "they"), (re.compile(r"\bus\b"), "them")]
+
+
+def third_person(sentence: str) -> str:
+    """'We propose' reads wrong next to other papers: 'The authors propose'."""
+    before = sentence
+    for pattern, repl in _FIRST_PERSON:
+        sentence = pattern.sub(repl, sentence, count=1)
+    if sentence != before:
+        for pattern, repl in _OUR:
+            sentence = pattern.sub(repl, sentence)
+    return sentence
+
+
+def short_title(title: str) -> str:
+    head = title.split(":", 1)[0].strip()
+    return head if ":" in title and len(head) <= 40 else (title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…")
+
+
+def cite(sentence: str, n: int) -> str:
+    sentence = sentence.rstrip()
+    if sentence and sentence[-1] in ".!?":
+        return f"{sentence[:-1]} [{n}]{sentence[-1]}"
+    return f"{sentence} [{n}]."
+
+
+@dataclass
+class Picked:
+    paper: int  # position in the context, 0-based
+    sentence: int
+    text: str
+    score: float
+
+
+def select_sentences(index: Index, question: str, papers: list[StoredPaper], prior: list[float],
+                     max_sentences: int = 6, per_paper: int = 2, min_ratio: float = 0.5) -> list[Picked]:
+    """Query-focused, non-redundant sentence selection (maximal marginal relevance)."""
+    embedder = index.embedder()
+    items = [(i, j, s) for i, sp in enumerate(papers) for j, s in enumerate(sp.sentence_texts())]
+    if not items:
+        return []
+    vectors = embedder.embed([s for _, _, s in items])
+    q = embedder.embed([question])[0]
+    dense = vectors @ q
+    q_terms = set(query_terms(question))
+    scores = []
+    for (i, _, s), d in zip(items, dense, strict=True):
+        terms = set(query_terms(s))
+        lexical = len(q_terms & terms) / (len(q_terms) or 1)
+        scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i])
+    order = np.argsort(-np.array(scores))
+    picked: list[Picked] = []
+    per: dict[int, int] = {}
+    top = scores[order[0]]
+    for idx in order:
+        i, j, s = items[idx]
+        if len(picked) >= max_sentences or scores[idx] < min_ratio * top:
+            break
+        if per.get(i, 0) >= per_paper or s.rstrip().endswith("?"):
+            continue
+        if any(float(vectors[idx] @ vectors[p_idx]) > 0.9 for p_idx in (items.index((p.paper, p.sentence, p.text)) for p in picked)):
+            continue  # says what a chosen sentence already says
+        picked.append(Picked(i, j, s, scores[idx]))
+        per[i] = per.get(i, 0) + 1
+    return picked
+
+
+def compose_extractive(papers: list[StoredPaper], picked: list[Picked]) -> str:
+    """One paragraph per paper, in retrieval order; every sentence carries its citation."""
+    by_paper: dict[int, list[Picked]] = {}
+    for p in picked:
+        by_paper.setdefault(p.paper, []).append(p)
+    paragraphs = []
+    for i in sorted(by_paper):
+        sentences = sorted(by_paper[i], key=lambda p: p.sentence)
+        sp = papers[i]
+        date = sp.paper.display_date()
+        body = " ".join(cite(third_person(p.text), i + 1) for p in sentences)
+        year = f" ({date[:4]})" if date and date[:4].isdigit() else ""
+        paragraphs.append(f"**{short_title(sp.paper.title)}**{year}: {body}")
+    return "\n\n".join(paragraphs)
+
+
+# ---- the pipeline ---------------------------------------------------------------------------
+
+
+class Answerer:
+    """Retrieve, decide whether the collection covers the question, answer with validated citations."""
+
+    def __init__(self, index: Index, model: ChatModel | None = None, k: int = 6,
+                 threshold: float = ABSTAIN_THRESHOLD):
+        self.index = index
+        self.model = model
+        self.k = k
+        self.threshold = threshold
+        self.retriever = Retriever(index)
+
+    def ask(self, question: str, filters: Filters | None = None,
+            on_token: Callable[[str], None] | None = None) -> Answer:
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        result = self.retriever.search(question, k=self.k, filters=filters)
+        timings["retrieve"] = (time.perf_counter() - t) * 1000
+        papers = [sp for h in result.hits if (sp := self.index.get(h.paper_id)) is not None]
+        score = relevance(self.index, question, result.hits)
+        model_name = self.model.name if self.model else EXTRACTIVE
+        unknown = unknown_names(self.index, question)
+        if not papers or score < self.threshold or unknown:
+            return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, timings_ms=timings,
+                          context=papers, relevance=score)
+        t = time.perf_counter()
+        usage = Usage()
+        if self.model is None:
+            chosen = {h.paper_id for h in choose_papers(question, result.hits)}
+            top = result.hits[0].score or 1.0
+            prior = [h.score / top if h.paper_id in chosen else 0.0 for h in result.hits[: len(papers)]]
+            keep = [i for i, h in enumerate(result.hits[: len(papers)]) if h.paper_id in chosen]
+            picked = select_sentences(self.index, question, [papers[i] for i in keep], [prior[i] for i in keep],
+                                      per_paper=3 if len(keep) == 1 else 2)
+            for p in picked:
+                p.paper = keep[p.paper]
+            text = compose_extractive(papers, picked)
+        else:
+            prompt = load_prompt("answer").render(question=question, context=format_context(papers))
+            completion = self.model.complete(prompt, on_token=on_token)
+            text, usage = completion.text, completion.usage
+        timings["generate"] = (time.perf_counter() - t) * 1000
+        if is_abstention(text):
+            return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, usage=usage, timings_ms=timings,
+                          context=papers, relevance=score)
+        cleaned, citations, removed, uncited = validate(text, papers)
+        if not citations:
+            # an answer that cites nothing retrieved is not grounded: say so rather than pass it on
+            uncited = uncited or split_sentences(cleaned)
+        return Answer(question, cleaned, False, citations, removed, uncited, model_name, usage, timings,
+                      papers, score)
