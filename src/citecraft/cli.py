@@ -247,6 +247,138 @@ def search(app: App, query: str, k: int, since: str | None, until: str | None, m
         click.echo(f"    {hit.snippet}")
 
 
+def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed([
+        click.option("-m", "--model", envvar="CITECRAFT_MODEL",
+                     help="Chat model (e.g. gpt-4o-mini, llama3.1); 'extractive' or none = offline [env: CITECRAFT_MODEL]."),
+        click.option("--base-url", envvar="OPENAI_BASE_URL",
+                     help="OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama [env: OPENAI_BASE_URL]."),
+    ]):
+        fn = decorator(fn)
+    return fn
+
+
+def _chat_model(app: App, model: str | None, base_url: str | None) -> Any:
+    from .models import get_chat_model
+
+    if base_url:
+        app.settings.llm.base_url = base_url
+    return get_chat_model(app.settings, model)
+
+
+def _write_bib(path: Path, paper_ids: list[str], index: Any) -> None:
+    from .bibtex import to_bibtex
+
+    path.write_text(to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8")
+    _err_console().print(f"[dim]wrote {len(paper_ids)} BibTeX entr{'y' if len(paper_ids) == 1 else 'ies'} to {path}[/dim]")
+
+
+@cli.command()
+@click.argument("question")
+@model_options
+@filter_options
+@click.option("-k", "k", type=click.IntRange(1, 20), default=6, show_default=True, help="Papers given to the answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (question, answer, abstained, citations, ...).")
+@click.option("--bib", type=click.Path(path_type=Path), help="Write the cited papers as BibTeX to FILE.")
+@click.option("--no-stream", is_flag=True, help="Do not stream an LLM's answer to the terminal.")
+@click.pass_obj
+def ask(app: App, question: str, model: str | None, base_url: str | None, since: str | None, until: str | None,
+        min_authors: int | None, max_authors: int | None, k: int, as_json: bool, bib: Path | None,
+        no_stream: bool) -> None:
+    """Answer QUESTION from the papers, every sentence cited [n].
+
+    Offline (no model configured) the extractive engine quotes the best supporting
+    sentences. With --model / OPENAI_API_KEY / --base-url an LLM writes the answer;
+    either way citations are validated against the retrieved papers.
+    """
+    from .answer import Answerer
+    from .retrieve import Filters
+
+    filters = Filters.parse(since, until, min_authors, max_authors)
+    chat_model = _chat_model(app, model, base_url)
+    streamed = chat_model is not None and not as_json and not no_stream and sys.stdout.isatty()
+    on_token = (lambda t: click.echo(t, nl=False)) if streamed else None
+    answer = Answerer(app.ensure_index(), chat_model, k=k).ask(question, filters, on_token=on_token)
+    if streamed:
+        click.echo("\n")
+    if as_json:
+        emit_json(answer.to_json())
+    else:
+        click.echo(answer.to_markdown())
+        if answer.uncited_sentences:
+            _err_console().print(f"[yellow]{len(answer.uncited_sentences)} sentence(s) cite nothing[/yellow]")
+    if bib:
+        _write_bib(bib, [c.paper_id for c in answer.citations], app.index)
+
+
+@cli.command()
+@click.argument("topic")
+@model_options
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (topic, summary, papers, groups, citations).")
+@click.option("--bib", type=click.Path(path_type=Path), help="Write the papers found as BibTeX to FILE.")
+@click.pass_obj
+def summarize(app: App, topic: str, model: str | None, base_url: str | None, since: str | None, until: str | None,
+              min_authors: int | None, max_authors: int | None, as_json: bool, bib: Path | None) -> None:
+    """Summarize ALL papers on TOPIC, grouped by sub-theme, each with its citation.
+
+    Retrieves widely, keeps the papers that are on topic (a calibrated cut offline,
+    an LLM relevance check with --model) and says how many it found.
+    """
+    from .retrieve import Filters
+    from .summarize import summarize_topic
+
+    filters = Filters.parse(since, until, min_authors, max_authors)
+    result = summarize_topic(app.ensure_index(), topic, _chat_model(app, model, base_url), filters)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.to_markdown())
+    if bib:
+        _write_bib(bib, [sp.paper.paper_id for sp in result.papers], app.index)
+
+
+@cli.command()
+@model_options
+@click.option("--session", default="default", show_default=True, help="Conversation name (history kept per session).")
+@click.pass_obj
+def chat(app: App, model: str | None, base_url: str | None, session: str) -> None:
+    """Multi-turn questions; follow-ups like "how do the second and third compare?" are resolved.
+
+    Commands: /sources (papers cited in the last answer), /reset (forget the
+    conversation), /quit. History is saved under the home directory.
+    """
+    from .chat import ChatSession
+
+    convo = ChatSession(app.ensure_index(), _chat_model(app, model, base_url), name=session)
+    click.echo(f"citecraft chat ({len(app.index.papers())} papers; /sources, /reset, /quit)")
+    while True:
+        try:
+            question = click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()
+        except (EOFError, click.exceptions.Abort):
+            click.echo()
+            break
+        if not question:
+            continue
+        if question in ("/quit", "/exit", "/q"):
+            break
+        if question == "/reset":
+            convo.reset()
+            click.echo("(conversation cleared)")
+            continue
+        if question == "/sources":
+            sources = convo.sources()
+            click.echo("\n".join(f"[{c['n']}] {c['title']} ({c['date'] or 'n.d.'})" for c in sources) or "(no sources yet)")
+            continue
+        if question.startswith("/"):
+            click.echo("unknown command; use /sources, /reset or /quit")
+            continue
+        standalone, answer = convo.ask(question)
+        if standalone != question:
+            click.echo(f"(searching for: {standalone})")
+        click.echo(answer.to_markdown() + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code so tests can assert on it."""
     try:

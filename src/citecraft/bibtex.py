@@ -1,0 +1,38 @@
+"""Writing papers as BibTeX (for --bib)."""
+
+from __future__ import annotations
+
+import re
+
+from .papers import Paper
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([&%$#_])", r"\\\1", text).replace("{", "\\{").replace("}", "\\}")
+
+
+def bibtex_key(paper: Paper) -> str:
+    word = next((w for w in re.findall(r"[A-Za-z0-9]+", paper.title) if len(w) > 3), "paper")
+    return f"{word.lower()}{paper.year or ''}_{paper.paper_id[-8:]}"
+
+
+def to_bibtex(papers: list[Paper]) -> str:
+    entries = []
+    for p in papers:
+        fields = [("title", "{" + _escape(p.title) + "}"), ("abstract", _escape(p.abstract))]
+        if p.authors:
+            fields.append(("author", " and ".join(_escape(a) for a in p.authors)))
+        if p.year:
+            fields.append(("year", str(p.year)))
+        if p.date:
+            fields.append(("month", _MONTHS[int(p.date[5:7]) - 1]))
+        if p.url:
+            fields.append(("url", p.url))
+        if p.organization:
+            fields.append(("organization", _escape(p.organization)))
+        fields.append(("note", f"citecraft id {p.paper_id}"))
+        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+        entries.append(f"@misc{{{bibtex_key(p)},\n{body}\n}}\n")
+    return "\n".join(entries)

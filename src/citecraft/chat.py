@@ -1,0 +1,120 @@
+"""Multi-turn chat: follow-ups rewritten into standalone questions, history kept on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .answer import Answer, Answerer
+from .index import Index
+from .models import ChatModel
+from .prompts import load_prompt
+from .retrieve import query_terms
+
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "last": -1,
+             "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+_ORDINAL_RE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")(?:\s+(?:one|paper|papers|work))?\b", re.I)
+_WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
+_PRONOUN = re.compile(r"\b(?:it|they|them|these|those|this paper|that paper|these papers|those papers)\b", re.I)
+
+
+@dataclass
+class Turn:
+    question: str
+    standalone: str
+    answer: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "plain"  # "ordinal" when it was about earlier answers' papers rather than a topic
+
+
+class ChatSession:
+    """A conversation over one index; each turn is appended to a JSON file under the home directory."""
+
+    def __init__(self, index: Index, model: ChatModel | None = None, name: str = "default",
+                 directory: Path | None = None):
+        self.index = index
+        self.model = model
+        self.answerer = Answerer(index, model)
+        self.path = (directory or index.settings.home / "chats") / f"{name}.json"
+        self.turns: list[Turn] = []
+        if self.path.exists():
+            try:
+                self.turns = [Turn(**t) for t in json.loads(self.path.read_text("utf-8"))]
+            except (ValueError, TypeError):
+                self.turns = []  # a damaged history starts over rather than blocking the chat
+
+    def reset(self) -> None:
+        self.turns = []
+        self._save()
+
+    def sources(self) -> list[dict[str, Any]]:
+        return self.turns[-1].citations if self.turns else []
+
+    def rewrite(self, question: str) -> str:
+        """Resolve a follow-up against the conversation (LLM when configured, deterministic otherwise)."""
+        if not self.turns:
+            return question
+        if self.model is not None:
+            history = "\n".join(f"User: {t.question}\nAssistant: {t.answer[:600]}" for t in self.turns[-3:])
+            text = self.model.complete(load_prompt("rewrite").render(history=history, question=question)).text
+            return text.strip().strip('"') or question
+        topical = next((t for t in reversed(self.turns) if t.kind != "ordinal"), self.turns[-1])
+        return rewrite_offline(question, self.turns[-1], self.index, topical)
+
+    def ask(self, question: str) -> tuple[str, Answer]:
+        standalone = self.rewrite(question)
+        answer = self.answerer.ask(standalone)
+        cites = [c.to_json() for c in answer.citations]
+        kind = "ordinal" if self.turns and _ORDINAL_RE.search(question) else "plain"
+        self.turns.append(Turn(question, standalone, answer.answer, cites, kind))
+        self._save()
+        return standalone, answer
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([t.__dict__ for t in self.turns], ensure_ascii=False, indent=1), "utf-8")
+        tmp.replace(self.path)
+
+
+def rewrite_offline(question: str, last: Turn, index: Index, topical: Turn | None = None) -> str:
+    """Deterministic follow-up rewriting.
+
+    - "how do the second and third compare?" -> names the 2nd and 3rd cited papers;
+    - "what about audio?" -> the previous question with its closest word swapped for "audio";
+    - "what datasets do they use?" -> the question plus the previously cited titles.
+    """
+    cited = [c["title"] for c in last.citations]
+    picks = []
+    for m in _ORDINAL_RE.finditer(question):
+        n = _ORDINALS[m.group(1).lower()]
+        if cited and -len(cited) <= (n - 1 if n > 0 else n) < len(cited):
+            picks.append(cited[n - 1 if n > 0 else n])
+    if picks:
+        span = re.compile(rf"\b(?:the\s+)?{_ORDINAL_RE.pattern}(?:\s*(?:,|and)\s*(?:the\s+)?{_ORDINAL_RE.pattern})*", re.I)
+        rest = span.sub("them", question, count=1)
+        return f"{' and '.join(dict.fromkeys(picks))}: {' '.join(rest.split())}"
+    m = _WHAT_ABOUT.match(question)
+    if m:
+        return swap_topic((topical or last).standalone, m.group(1), index)
+    if _PRONOUN.search(question) and cited:
+        return f"{question} ({'; '.join(cited[:3])})"
+    return question
+
+
+def swap_topic(previous: str, new: str, index: Index) -> str:
+    """Replace the word of the previous question most similar to `new` (embeddings), else append."""
+    words = re.findall(r"[A-Za-z][\w-]*", previous)
+    content = [w for w in words if query_terms(w)]
+    if not content:
+        return f"{previous} {new}"
+    embedder = index.embedder()
+    vectors = embedder.embed(content + [new])
+    sims = vectors[:-1] @ vectors[-1]
+    best = int(sims.argmax())
+    if float(sims[best]) < 0.15:  # nothing alike: ask about both
+        return f"{previous.rstrip('?. ')} {new}?"
+    return re.sub(rf"\b{re.escape(content[best])}\b", new, previous, count=1)

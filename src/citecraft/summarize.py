@@ -1,0 +1,188 @@
+"""Topic summaries: a wide sweep, a relevance decision per candidate, sub-theme groups."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .answer import Citation, cite, short_title, third_person, validate
+from .index import Index, StoredPaper
+from .models import EXTRACTIVE, ChatModel, Usage
+from .prompts import fence, load_prompt
+from .retrieve import Filters, Hit, Retriever
+
+# Calibrated on the topic and filter cases of evals/dataset.yaml: a candidate is on
+# topic when its fused score is at least this share of the best candidate's.
+TOPIC_CUT = 0.68
+SWEEP = 60
+_LEAD = re.compile(
+    r"^\s*(?:please\s+)?(?:summari[sz]e|list|find|show(?: me)?|give me|which|what are)\s+(?:all\s+|the\s+)?"
+    r"(?:\w+\s+){0,3}?(?:papers|works|research|studies)\s+(?:on|about|regarding|covering|in)?\s*", re.I)
+_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work))\s+(?:propose|introduce|present|develop|show|demonstrate|"
+                           r"describe)\b", re.I)
+_STOP = set("""a an the of for and in on with to via by from using based into toward towards through is are
+be as at its their our we this that these those or not can than more most how what why when which new
+learning neural network networks model models deep paper approach method methods""".split())
+
+
+def topic_of(text: str) -> str:
+    """'Summarize all papers on spiking neural networks' -> 'spiking neural networks'."""
+    m = re.match(r"^\s*(?:please\s+)?summari[sz]e\s+(?:all\s+)?(?:the\s+)?(.+?)\s+(?:papers|works|research)\s*[?.]?\s*$", text, re.I)
+    topic = m.group(1) if m else _LEAD.sub("", text)
+    topic = re.sub(r"\s+(?:were|was|have|has|published)\b.*$", "", topic).strip(" ?.")
+    return topic or text.strip()
+
+
+@dataclass
+class Summary:
+    topic: str
+    summary: str
+    papers: list[StoredPaper]
+    citations: list[Citation]
+    groups: list[tuple[str, list[str]]] = field(default_factory=list)
+    candidates: int = 0
+    model: str = EXTRACTIVE
+    usage: Usage = field(default_factory=Usage)
+    removed_citations: list[dict[str, Any]] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "summary": self.summary,
+            "count": len(self.papers),
+            "papers": [{"paper_id": sp.paper.paper_id, "title": sp.paper.title, "date": sp.paper.display_date()}
+                       for sp in self.papers],
+            "groups": [{"label": label, "paper_ids": ids} for label, ids in self.groups],
+            "citations": [c.to_json() for c in self.citations],
+            "removed_citations": self.removed_citations,
+            "model": self.model,
+            "usage": self.usage.to_json(),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+    def to_markdown(self) -> str:
+        out = [self.summary]
+        if self.citations:
+            out.append("\n## References\n")
+            out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in self.citations)
+        return "\n".join(out)
+
+
+def sweep(index: Index, topic: str, filters: Filters | None = None, model: ChatModel | None = None,
+          usage: Usage | None = None) -> tuple[list[Hit], int]:
+    """Every paper on the topic: retrieve widely, then decide per candidate."""
+    hits = Retriever(index).search(topic, k=SWEEP, filters=filters).hits
+    if not hits:
+        return [], 0
+    top = hits[0].score or 1.0
+    if model is None:
+        return [h for h in hits if h.score >= TOPIC_CUT * top], len(hits)
+    # an LLM judges a wider pool than the offline cut would keep
+    pool = [h for h in hits if h.score >= 0.5 * top]
+    context = "\n\n".join(f"[{i}] {fence(h.title)}\n{fence(sp.paper.abstract)}"
+                          for i, h in enumerate(pool, 1) if (sp := index.get(h.paper_id)))
+    completion = model.complete(load_prompt("relevance").render(topic=topic, context=context))
+    if usage is not None:
+        usage.add(completion.usage)
+    verdicts = {int(n): v.lower() == "yes" for n, v in re.findall(r"\[(\d+)\]\s*(yes|no)\b", completion.text, re.I)}
+    return [h for i, h in enumerate(pool, 1) if verdicts.get(i)], len(hits)
+
+
+def key_sentence(index: Index, sp: StoredPaper, topic_vector: np.ndarray) -> str:
+    """The sentence stating the paper's contribution, preferring the one closest to the topic."""
+    sentences = sp.sentence_texts()
+    vectors = index.embedder().embed(sentences)
+    bonus = [0.3 * bool(_CONTRIBUTION.search(s)) - 0.2 * s.startswith(("Finally", "Additionally", "Furthermore"))
+             for s in sentences]
+    scores = vectors @ topic_vector + np.array(bonus)
+    return sentences[int(np.argmax(scores))]
+
+
+def group_papers(index: Index, papers: list[StoredPaper], topic: str, threshold: float = 0.62) -> list[list[int]]:
+    """Greedy clustering of the papers' embeddings into sub-themes (deterministic)."""
+    if len(papers) <= 2:
+        return [list(range(len(papers)))]
+    vectors = index.embedder().embed([sp.paper.text for sp in papers])
+    groups: list[list[int]] = []
+    centroids: list[np.ndarray] = []
+    for i, v in enumerate(vectors):
+        sims = [float(v @ c / (np.linalg.norm(c) or 1.0)) for c in centroids]
+        if sims and max(sims) >= threshold:
+            g = int(np.argmax(sims))
+            groups[g].append(i)
+            centroids[g] = centroids[g] + v
+        else:
+            groups.append([i])
+            centroids.append(v.copy())
+    # fold singletons into their nearest group when there are many groups
+    if len(groups) > 4:
+        big = [g for g in groups if len(g) > 1] or [groups[0]]
+        for g in [g for g in groups if len(g) == 1]:
+            if g in big:
+                continue
+            i = g[0]
+            best = max(big, key=lambda b: float(vectors[i] @ vectors[b].mean(axis=0)))
+            best.append(i)
+        groups = big
+    return groups
+
+
+def group_label(papers: list[StoredPaper], topic: str) -> str:
+    topic_words = set(re.findall(r"[a-z]+", topic.lower()))
+    counts: Counter[str] = Counter()
+    for sp in papers:
+        words = set(re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.title))
+        counts.update(w.lower() for w in words if w.lower() not in _STOP and w.lower() not in topic_words and len(w) > 3)
+    common = [w for w, n in counts.most_common(3) if n > 1 or len(papers) == 1][:2]
+    return " / ".join(common).capitalize() if common else "Other"
+
+
+def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
+                    filters: Filters | None = None) -> Summary:
+    """A cited summary of all papers on a topic (extractive offline, LLM-written when configured)."""
+    timings: dict[str, float] = {}
+    usage = Usage()
+    topic = topic_of(text)
+    t = time.perf_counter()
+    hits, n_candidates = sweep(index, topic, filters, model, usage)
+    timings["sweep"] = (time.perf_counter() - t) * 1000
+    papers = [sp for h in hits if (sp := index.get(h.paper_id)) is not None]
+    model_name = model.name if model else EXTRACTIVE
+    if not papers:
+        return Summary(topic, f"No papers in the collection are about {topic}.", [], [], candidates=n_candidates,
+                       model=model_name, timings_ms=timings)
+    t = time.perf_counter()
+    groups = group_papers(index, papers, topic)
+    ordered = [i for g in groups for i in g]
+    papers = [papers[i] for i in ordered]  # number the papers in the order the summary lists them
+    index_of = {i: pos for pos, i in enumerate(ordered)}
+    groups = [[index_of[i] for i in g] for g in groups]
+    count = f"Found {len(papers)} paper{'s' if len(papers) != 1 else ''} on {topic}" + (
+        f" ({filters.describe()})" if filters and filters.active else "") + "."
+    if model is None:
+        topic_vector = index.embedder().embed([topic])[0]
+        lines = [count]
+        for g in groups:
+            lines.append(f"\n### {group_label([papers[i] for i in g], topic)}\n")
+            for i in g:
+                sp = papers[i]
+                year = f" ({sp.paper.date[:4]})" if sp.paper.date else ""
+                lines.append(f"- **{short_title(sp.paper.title)}**{year}: "
+                             f"{cite(third_person(key_sentence(index, sp, topic_vector)), i + 1)}")
+        text_out = "\n".join(lines)
+    else:
+        context = "\n\n".join(f"[{i}] {fence(sp.paper.title)} ({sp.paper.display_date() or 'n.d.'})\n"
+                              f"{fence(sp.paper.abstract)}" for i, sp in enumerate(papers, 1))
+        completion = model.complete(load_prompt("summarize").render(topic=topic, count=len(papers), context=context))
+        usage.add(completion.usage)
+        text_out = f"{count}\n\n{completion.text.strip()}"
+    timings["write"] = (time.perf_counter() - t) * 1000
+    cleaned, citations, removed, _ = validate(text_out, papers)
+    labels = [(group_label([papers[i] for i in g], topic), [papers[i].paper.paper_id for i in g]) for g in groups]
+    return Summary(topic, cleaned, papers, citations, labels, n_candidates, model_name, usage, removed, timings)
