@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/citecraft ingest
 	$(BIN)/citecraft search "video compression with implicit neural representations" -k 5
+	$(BIN)/citecraft ask "Which papers compress video with implicit neural representations, and how do they differ?"
+	$(BIN)/citecraft summarize "spiking neural networks"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
