@@ -113,32 +113,28 @@ def top(home: Path, query: str, k: int = 3) -> list[str]:
 # ---- idempotence --------------------------------------------------------------------------------
 
 @pytest.mark.timeout(120)
-def test_second_ingest_changes_nothing(home: Path, base: tuple[Path, Path]) -> None:
-    good = base[1]
-    code, out, err = run_cli("ingest", str(good))
-    assert code == 0, err
-    assert out.startswith("3 records read; 3 added, 0 updated, 0 unchanged; 3 chunks embedded in ")
-    assert out.endswith(f"Index: 3 papers at {home / 'index'}\n")
-    before = snapshot(home, chroma=False)
-
-    code, out, err = run_cli("ingest", str(good))
+def test_second_ingest_changes_nothing(indexed: Path, base: tuple[Path, Path]) -> None:
+    before = snapshot(indexed, chroma=False)
+    code, out, err = run_cli("ingest", str(base[1]))
     assert code == 0, err
     assert out == "3 records read; index unchanged: 3 papers already up to date.\n"
-    after = snapshot(home, chroma=False)
+    after = snapshot(indexed, chroma=False)
     assert after["manifest.json"] == before["manifest.json"]
     assert after == before  # papers.json and the BM25 files too
-    names, chunks = chroma_state(home)
-    assert len(names) == 1 and sorted(chunks) == sorted(c for e in manifest(home)["papers"].values()
-                                                        for c in e["chunks"])
+    names, chunks = chroma_state(indexed)
+    assert len(names) == 1
+    assert sorted(chunks) == sorted(c for e in manifest(indexed)["papers"].values() for c in e["chunks"])
 
 
-def test_duplicates_in_one_ingest_are_merged_not_doubled(indexed: Path, tmp_path: Path) -> None:
-    extra = jsonl(tmp_path / "dupes.jsonl", {**GOOD[1], "title": GOOD[1]["title"].upper(), "upvotes": 9},
-                  {"title": GOOD[1]["title"] + "!", "abstract": "Short."})
+def test_duplicates_in_one_ingest_are_merged_not_doubled(indexed: Path, base: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    extra = jsonl(tmp_path / "dupes.jsonl", {**GOOD[1], "upvotes": 9},
+                  {"title": GOOD[1]["title"].upper() + "!", "abstract": "Short."})
     report = Index(Settings(home=indexed)).ingest(read_paths([extra]).papers)
     assert (report.added, report.updated, report.unchanged, report.merged, report.total) == (0, 0, 3, 1, 3)
     row = rows(indexed)[paper_id_for(GOOD[1]["title"])]
-    assert row["upvotes"] == 9 and row["abstract"] == GOOD[1]["abstract"]
+    assert (row["title"], row["abstract"], row["upvotes"]) == (GOOD[1]["title"], GOOD[1]["abstract"], 9)
+    assert row["sources"] == [f"{base[1]}:2", f"{extra}:1", f"{extra}:2"]
     names, chunks = chroma_state(indexed)
     assert len(chunks) == 3
 
@@ -182,7 +178,7 @@ def test_rebuild_starts_over(indexed: Path, base: tuple[Path, Path]) -> None:
     old = manifest(indexed)
     code, out, err = run_cli("ingest", "--rebuild", str(base[1]))
     assert code == 0, err
-    assert out.startswith("3 records read; 3 added, 0 updated, 0 unchanged; 3 chunks embedded in ")
+    assert "; 3 added, 0 updated, 0 unchanged; 3 chunks embedded in " in out
     new = manifest(indexed)
     assert new["collection"] != old["collection"]
     assert new["generation"] != old["generation"]
@@ -191,6 +187,31 @@ def test_rebuild_starts_over(indexed: Path, base: tuple[Path, Path]) -> None:
     assert names == [new["collection"]]  # the old collection is gone
     assert sorted(chunks) == sorted(c for e in new["papers"].values() for c in e["chunks"])
     assert top(indexed, "torsion angles protein backbones", k=1) == [paper_id_for(GOOD[1]["title"])]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG index.py Index._rebuild: the kept papers are passed to _ingest with the "
+                   "new ones, so report.merged counts them and `ingest --rebuild FILE` prints "
+                   "'3 records read (3 duplicates merged)' for a file without duplicates")
+def test_rebuild_does_not_report_kept_papers_as_duplicates(indexed: Path, base: tuple[Path, Path]) -> None:
+    report = Index(Settings(home=indexed)).ingest(read_paths([base[1]]).papers, rebuild=True)
+    assert (report.added, report.total) == (3, 3)
+    assert report.merged == 0
+
+
+@pytest.mark.xfail(strict=True, reason="BUG index.py Index._rebuild: kept papers and the new records go through "
+                   "dedupe()/merge(), which keeps the longer abstract, so `ingest --rebuild FILE` with a "
+                   "corrected, shorter abstract silently keeps the old text (a normal ingest takes the new one)")
+def test_rebuild_takes_the_new_abstract(indexed: Path, tmp_path: Path) -> None:
+    fixed = jsonl(tmp_path / "fixed.jsonl", {**GOOD[0], "abstract": "A corrected, shorter abstract."})
+    Index(Settings(home=indexed)).ingest(read_paths([fixed]).papers, rebuild=True)
+    assert rows(indexed)[CHANGED_ID]["abstract"] == "A corrected, shorter abstract."
+
+
+def test_normal_ingest_takes_the_new_abstract(indexed: Path, tmp_path: Path) -> None:
+    fixed = jsonl(tmp_path / "fixed.jsonl", {**GOOD[0], "abstract": "A corrected, shorter abstract."})
+    report = Index(Settings(home=indexed)).ingest(read_paths([fixed]).papers)
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert rows(indexed)[CHANGED_ID]["abstract"] == "A corrected, shorter abstract."
 
 
 # ---- refusals ----------------------------------------------------------------------------------
@@ -270,9 +291,9 @@ def test_killed_ingest_is_repaired(fault: str, indexed: Path, tmp_path: Path) ->
     assert code == 137, (out, err)  # the ingest really died at that point
     assert manifest(indexed) == old  # the manifest is written last
 
-    code, out, err = run_cli("ingest", str(update))
-    assert code == 0, err
-    assert out.startswith("5 records read; 2 added, 1 updated, 2 unchanged; 4 chunks embedded in "), out
+    index = Index(Settings(home=indexed))
+    report = index.ingest(read_paths([update]).papers)  # the next normal ingest repairs
+    assert (report.added, report.updated, report.unchanged, report.chunks, report.total) == (2, 1, 2, 4, 5)
 
     m = manifest(indexed)
     names, chunks = chroma_state(indexed)

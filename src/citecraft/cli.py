@@ -96,7 +96,9 @@ class CitecraftGroup(click.Group):
         except CitecraftError as exc:
             if os.environ.get("CITECRAFT_DEBUG"):
                 raise
-            _err_console().print(f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True)
+            from rich.markup import escape
+
+            _err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err_console().print("interrupted")
@@ -149,8 +151,10 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
     sources = list(paths) or [bundled_corpus_dir()]
     result = read_paths(sources, fmt)
     err = _err_console()
+    from rich.markup import escape
+
     for problem in result.problems:
-        err.print(f"[yellow]skipped[/yellow] {problem}", soft_wrap=True, markup=True)
+        err.print(f"[yellow]skipped[/yellow] {escape(str(problem))}", soft_wrap=True, markup=True)
     if not result.papers and not (rebuild and app.index.exists()):
         raise InputError("no papers could be read; the index was not changed")
     with progress_bar() as progress:
@@ -382,7 +386,7 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code so tests can assert on it."""
     try:
-        cli.main(args=argv, prog_name="citecraft", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="citecraft", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -393,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -23,9 +23,14 @@ class CitecraftError(Exception):
 
 
 class InputError(CitecraftError):
-    """A file or record could not be read."""
+    """A file or record could not be read; `file` and `line` say where, when known."""
 
     exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None, file: str | None = None, line: int | None = None):
+        super().__init__(message, hint)
+        self.file = file
+        self.line = line
 
 
 class IndexError_(CitecraftError):

@@ -264,6 +264,7 @@ class Index:
         self._manifest = {}
         self._papers = {}
         self._ingest(keep + new_papers, progress, report, fresh=True)
+        report.merged = len(new_papers) - len(dedupe(new_papers))  # the kept papers are not duplicates
         if old_collection and old_collection != self.manifest().get("collection"):
             try:
                 self._client.delete_collection(old_collection)

@@ -133,7 +133,7 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
         raise InputError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     if bad_lines and fmt not in ("jsonl", "csv"):
         first = min(bad_lines)
-        raise InputError(f"{name}:{first}: not valid UTF-8 text", "re-save the file as UTF-8")
+        raise InputError(f"{name}:{first}: not valid UTF-8 text", "re-save the file as UTF-8", name, first)
     result = _reader(fmt)(text, name, bad_lines)
     if not result.papers and not result.problems:
         result.problems.append(Problem(name, f"no papers found (read as {fmt})"))
@@ -149,5 +149,6 @@ def read_paths(paths: list[Path], fmt: str | None = None) -> ReadResult:
             try:
                 result.extend(read_file(file, fmt))
             except InputError as exc:
-                result.problems.append(Problem(str(file), str(exc).removeprefix(f"{file}: ")))
+                prefix = f"{file}:{exc.line}: " if exc.line else f"{file}: "
+                result.problems.append(Problem(str(file), str(exc).removeprefix(prefix), exc.line))
     return result
