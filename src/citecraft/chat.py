@@ -97,9 +97,9 @@ def rewrite_offline(question: str, last: Turn, index: Index, topical: Turn | Non
         span = re.compile(rf"\b(?:the\s+)?{_ORDINAL_RE.pattern}(?:\s*(?:,|and)\s*(?:the\s+)?{_ORDINAL_RE.pattern})*", re.I)
         rest = span.sub("them", question, count=1)
         return f"{' and '.join(dict.fromkeys(picks))}: {' '.join(rest.split())}"
-    m = _WHAT_ABOUT.match(question)
-    if m:
-        return swap_topic((topical or last).standalone, m.group(1), index)
+    about = _WHAT_ABOUT.match(question)
+    if about:
+        return swap_topic((topical or last).standalone, about.group(1), index)
     if _PRONOUN.search(question) and cited:
         return f"{question} ({'; '.join(cited[:3])})"
     return question

@@ -125,7 +125,7 @@ class Index:
         """All titles and abstracts, lowercased, for quick 'is this name mentioned anywhere' checks."""
         if getattr(self, "_corpus_text", None) is None:
             self._corpus_text = "\n".join(sp.paper.text.lower() for sp in self.papers().values())
-        return self._corpus_text
+        return self._corpus_text or ""
 
     def get(self, paper_id: str) -> StoredPaper | None:
         return self.papers().get(paper_id)

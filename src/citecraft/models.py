@@ -126,7 +126,7 @@ class ChatModel:
     def _stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None],
                 estimated: int) -> tuple[str, int, int]:
         stream = self.client.chat.completions.create(
-            model=self.name, messages=messages, temperature=self.temperature, stream=True,  # type: ignore[arg-type]
+            model=self.name, messages=messages, temperature=self.temperature, stream=True,  # type: ignore[call-overload]
             stream_options={"include_usage": True})
         parts: list[str] = []
         prompt_tokens, completion_tokens = estimated, None

@@ -8,8 +8,6 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from .errors import ConfigError
 from .index import Index, StoredPaper
 

@@ -25,9 +25,7 @@ _LEAD = re.compile(
     r"(?:\w+\s+){0,3}?(?:papers|works|research|studies)\s+(?:on|about|regarding|covering|in)?\s*", re.I)
 _CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work))\s+(?:propose|introduce|present|develop|show|demonstrate|"
                            r"describe)\b", re.I)
-_STOP = set("""a an the of for and in on with to via by from using based into toward towards through is are
-be as at its their our we this that these those or not can than more most how what why when which new
-learning neural network networks model models deep paper approach method methods""".split())
+_STOP = set(["a", "an", "the", "of", "for", "and", "in", "on", "with", "to", "via", "by", "from", "using", "based", "into", "toward", "towards", "through", "is", "are", "be", "as", "at", "its", "their", "our", "we", "this", "that", "these", "those", "or", "not", "can", "than", "more", "most", "how", "what", "why", "when", "which", "new", "learning", "neural", "network", "networks", "model", "models", "deep", "paper", "approach", "method", "methods"])
 
 
 def topic_of(text: str) -> str:
@@ -123,12 +121,12 @@ def group_papers(index: Index, papers: list[StoredPaper], topic: str, threshold:
     # fold singletons into their nearest group when there are many groups
     if len(groups) > 4:
         big = [g for g in groups if len(g) > 1] or [groups[0]]
-        for g in [g for g in groups if len(g) == 1]:
-            if g in big:
+        for single in [g for g in groups if len(g) == 1]:
+            if single in big:
                 continue
-            i = g[0]
-            best = max(big, key=lambda b: float(vectors[i] @ vectors[b].mean(axis=0)))
-            best.append(i)
+            j = single[0]
+            nearest = max(big, key=lambda b: float(vectors[j] @ vectors[b].mean(axis=0)))
+            nearest.append(j)
         groups = big
     return groups
 
@@ -162,7 +160,7 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
     ordered = [i for g in groups for i in g]
     papers = [papers[i] for i in ordered]  # number the papers in the order the summary lists them
     index_of = {i: pos for pos, i in enumerate(ordered)}
-    groups = [[index_of[i] for i in g] for g in groups]
+    groups = [[index_of[member] for member in g] for g in groups]
     count = f"Found {len(papers)} paper{'s' if len(papers) != 1 else ''} on {topic}" + (
         f" ({filters.describe()})" if filters and filters.active else "") + "."
     if model is None:

@@ -6,7 +6,7 @@ per rejected record, so one bad record never spoils the rest of a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,13 +40,13 @@ class ReadResult:
 
 
 def make_paper(
-    file: str, line: int | None, fields: dict[str, object], result: ReadResult
+    file: str, line: int | None, fields: Mapping[str, object], result: ReadResult
 ) -> Paper | None:
     """Build a Paper from loose fields, or record why the record is rejected."""
     from .fields import paper_from_fields
 
     try:
-        paper = paper_from_fields(fields, source=f"{file}:{line}" if line else file)
+        paper = paper_from_fields(dict(fields), source=f"{file}:{line}" if line else file)
     except ValueError as exc:
         result.problems.append(Problem(file, str(exc), line))
         return None

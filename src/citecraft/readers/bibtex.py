@@ -86,7 +86,7 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
             continue
         if "date" not in fields and "year" in fields:
             fields["date"] = fields["year"] + (f"-{_month(fields['month'])}" if _month(fields.get("month", "")) else "")
-        make_paper(file, line, fields, result)
+        make_paper(file, line, dict(fields), result)
     return result
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from . import Problem, ReadResult
 from ..papers import Paper
+from . import Problem, ReadResult
 from .fields import parse_date
 
 CHROME = {

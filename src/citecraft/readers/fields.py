@@ -46,8 +46,9 @@ def parse_date(value: object) -> tuple[str | None, str | None, int | None]:
             return None, None, y
     m = re.match(r"^([A-Za-z]{3})[a-z]*\.? (\d{1,2})(?:, (\d{4}))?$", text)
     if m:
-        mo = _MONTHS.get(m.group(1).lower())
-        if mo:
+        month = _MONTHS.get(m.group(1).lower())
+        if month:
+            mo = month
             d = int(m.group(2))
             md = f"{mo:02d}-{d:02d}"
             if m.group(3):
