@@ -279,8 +279,6 @@ def test_json_array_with_forced_format(tmp_path: Path) -> None:
     assert [(p.line, p.message) for p in result.problems] == [(2, "record 'No Abstract' has no abstract; skipped")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG readers/__init__.py detect_format: a JSON array ('[' first) is "
-                   "never detected although readers/jsonl.py reads it; only --format jsonl works")
 def test_json_array_is_detected(tmp_path: Path) -> None:
     path = write(tmp_path, "papers.json", json.dumps(
         [{"title": "Attention Is All You Need", "abstract": VASWANI_ABS}], indent=2))
@@ -288,8 +286,6 @@ def test_json_array_is_detected(tmp_path: Path) -> None:
     assert [(p.paper_id, p.abstract) for p in result.papers] == [("attention-is-all-you-37f63852", VASWANI_ABS)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG readers/jsonl.py: text.splitlines() splits JSON records on "
-                   "U+2028/U+2029/U+0085, which JSON allows unescaped inside strings")
 def test_jsonl_line_separator_inside_a_string(tmp_path: Path) -> None:
     rows = [{"title": "Pasted From A PDF", "abstract": "First line\u2028second line of the abstract."},
             {"title": "Attention Is All You Need", "abstract": VASWANI_ABS}]
@@ -398,8 +394,6 @@ def test_bibtex_unbalanced_entry_is_reported(tmp_path: Path) -> None:
     assert [(p.line, p.message) for p in result.problems] == [(3, "@article entry is not closed; skipped")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG readers/bibtex.py _entry_end: an entry delimited by parentheses "
-                   "(@article(key, ...)) never closes, because only braces are counted after the opening '('")
 def test_bibtex_parenthesized_entry(tmp_path: Path) -> None:
     path = write(tmp_path, "paren.bib", "@article(vaswani2017,\n  title = {Attention Is All You Need},\n"
                  f"  abstract = {{{VASWANI_ABS}}},\n  year = 2017\n)\n")
@@ -408,8 +402,6 @@ def test_bibtex_parenthesized_entry(tmp_path: Path) -> None:
     assert [p.paper_id for p in result.papers] == ["attention-is-all-you-37f63852"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG readers/bibtex.py _clean: LaTeX accents ({\\\"o}) are left as "
-                   "'\\\"o', so the same paper read from BibTeX and from JSONL gets two ids")
 def test_bibtex_latex_accents_give_the_same_paper_id(tmp_path: Path) -> None:
     path = write(tmp_path, "acc.bib", "@article{k,\n  title = {Schr{\\\"o}dinger Bridges for Generative Modeling},\n"
                  "  abstract = {Bridges between two distributions, learned by iterative proportional fitting.}\n}\n")

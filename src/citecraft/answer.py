@@ -16,7 +16,7 @@ from .models import EXTRACTIVE, ChatModel, Usage
 from .prompts import ABSTAIN_PHRASE, fence, load_prompt
 from .retrieve import Filters, Hit, Retriever, query_terms
 
-MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+MARKER = re.compile(r"\[(\d+(?:\s*[,;\-–]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z*\"(#-])")
 # Calibrated on evals/dataset.yaml (see README): below this, the collection does not cover the question.
 ABSTAIN_THRESHOLD = 0.25
@@ -123,8 +123,14 @@ def validate(text: str, papers: list[StoredPaper]) -> tuple[str, list[Citation],
     def keep(match: re.Match[str]) -> str:
         sentence = _sentence_around(text, match.start())
         valid = []
+        numbers: list[int] = []
         for part in re.split(r"\s*[,;]\s*", match.group(1)):
-            n = int(part)
+            if m := re.fullmatch(r"(\d+)\s*[-–]\s*(\d+)", part):
+                lo, hi = int(m.group(1)), int(m.group(2))
+                numbers.extend(range(lo, hi + 1) if hi - lo < 50 else [lo, hi])
+            else:
+                numbers.append(int(part))
+        for n in numbers:
             if 1 <= n <= len(papers):
                 valid.append(n)
                 used.setdefault(n, []).append(sentence)

@@ -10,7 +10,14 @@ _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 
 
 def _escape(text: str) -> str:
-    return re.sub(r"([&%$#_])", r"\\\1", text).replace("{", "\\{").replace("}", "\\}")
+    """Escape LaTeX specials once; keep braces only when they balance (else the entry would not close)."""
+    text = re.sub(r"(?<!\\)([&%$#_])", r"\\\1", text)
+    depth = 0
+    for c in text:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            break
+    return text if depth == 0 else text.replace("{", "(").replace("}", ")")
 
 
 def bibtex_key(paper: Paper) -> str:

@@ -383,6 +383,11 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
         click.echo(answer.to_markdown() + "\n")
 
 
+from .eval_cli import eval_command  # noqa: E402
+
+cli.add_command(eval_command, "eval")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code so tests can assert on it."""
     try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,7 @@ def load_dataset(path: Path) -> list[Case]:
             raise InputError(f"{path}: case {i} needs id, kind and question")
         if row["kind"] not in KINDS:
             raise InputError(f"{path}: case {row['id']} has unknown kind {row['kind']!r}", f"use one of {', '.join(KINDS)}")
-        cases.append(Case(**{k: (v if v is not None else Case.__dataclass_fields__[k].default_factory())  # type: ignore[misc]
+        cases.append(Case(**{k: (v if v is not None else Case.__dataclass_fields__[k].default_factory())  # type: ignore[misc,operator]
                              if k in ("gold", "acceptable", "facts", "filters") else v
                              for k, v in row.items() if k in Case.__dataclass_fields__}))
     return cases
@@ -102,6 +105,16 @@ class CaseResult:
     answer: dict[str, Any]
     cited: list[str]
     scores: dict[str, float]
+    judgement: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.case.id, "kind": self.case.kind, "question": self.case.question,
+                "gold": self.case.gold, "cited": self.cited,
+                "scores": {k: round(v, 4) for k, v in self.scores.items()},
+                "answer": self.answer.get("answer", self.answer.get("summary", "")),
+                "abstained": self.answer.get("abstained", False),
+                "judgement": self.judgement, "seconds": round(self.seconds, 3)}
 
 
 def score_answer(case: Case, answer: Any) -> CaseResult:
@@ -137,3 +150,161 @@ def aggregate(results: list[CaseResult]) -> dict[str, dict[str, float]]:
         table[kind] = {m: sum(v) / len(v) for m, v in metrics.items()}
         table[kind]["n"] = len(rs)
     return table
+
+
+# ---- the full evaluation run -----------------------------------------------------------------
+
+# Report order and meaning of every metric (per kind and overall: the mean over the cases that have it).
+METRICS: dict[str, str] = {
+    "recall@5": "retrieval: share of gold papers in the top 5",
+    "recall@20": "retrieval: share of gold papers in the top 20",
+    "gold_citation_precision": "share of cited papers that are gold or acceptable",
+    "gold_citation_recall": "share of gold papers the answer cites",
+    "topic_completeness": "topic cases: share of gold papers the summary cites",
+    "alce_citation_recall": "ALCE: share of claim sentences their citations support (judge)",
+    "alce_citation_precision": "ALCE: share of citations that are needed and supporting (judge)",
+    "faithfulness": "RAGAS: share of claims supported by the cited abstracts (judge)",
+    "abstention": "unanswerable cases: share answered with the abstention",
+    "answered": "answerable cases: share not abstained",
+    "fact_coverage": "share of expected facts stated verbatim",
+}
+_RENAMED = {"citation_precision": "gold_citation_precision", "citation_recall": "gold_citation_recall"}
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TopicAnswer:
+    """A topic summary seen as an answer (citations, text, abstained) for scoring."""
+
+    summary: Any
+
+    @property
+    def answer(self) -> str:
+        return str(self.summary.summary)
+
+    @property
+    def citations(self) -> list[Any]:
+        return list(self.summary.citations)
+
+    @property
+    def abstained(self) -> bool:
+        return not self.summary.citations
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.summary.to_json())
+        data.setdefault("answer", self.answer)
+        data.setdefault("abstained", self.abstained)
+        return data
+
+
+def topic_summarizer() -> Callable[..., Any] | None:
+    """`citecraft.summarize.summarize_topic` when that module exists, else None (topic cases use ask)."""
+    try:
+        from .summarize import summarize_topic
+    except ImportError:
+        return None
+    return summarize_topic
+
+
+@dataclass
+class EvalRun:
+    dataset: str
+    judge: str
+    answer_model: str
+    results: list[CaseResult]
+    table: dict[str, dict[str, float]]
+    seconds: float
+    created: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    agreement: dict[str, Any] | None = None
+    topic_engine: str = "ask"
+
+    @property
+    def faithfulness(self) -> float | None:
+        return self.table.get("overall", {}).get("faithfulness")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "judge": self.judge, "answer_model": self.answer_model,
+            "topic_engine": self.topic_engine, "created": self.created, "seconds": round(self.seconds, 2),
+            "n_cases": len(self.results),
+            "metrics": {kind: {m: (round(v, 4) if m != "n" else int(v)) for m, v in row.items()}
+                        for kind, row in self.table.items()},
+            "metric_help": METRICS,
+            "judge_agreement": self.agreement,
+            "cases": [r.to_json() for r in self.results],
+        }
+
+
+def marker_map(answer: Any) -> dict[int, str]:
+    """[n] -> paper id for an answer's citations (citations without `.n` are numbered in order)."""
+    return {int(getattr(c, "n", i)): c.paper_id for i, c in enumerate(answer.citations, 1)}
+
+
+def run_eval(index: Any, cases: list[Case], answerer: Any, judge: Any, progress: Progress | None = None,
+             ks: tuple[int, ...] = (5, 20), dataset: str = "") -> EvalRun:
+    """Answer every case and score it: retrieval recall@k, citations against gold, topic completeness,
+    ALCE citation recall/precision and faithfulness (by `judge`), abstention, fact coverage."""
+    from .judge import judge_answer, paper_evidence
+    from .retrieve import Retriever
+
+    started = time.perf_counter()
+    retriever = Retriever(index)
+    summarize = topic_summarizer()
+    evidence: dict[str, str] = {}
+
+    def evidence_of(pid: str) -> str:
+        if pid not in evidence:
+            sp = index.get(pid)
+            evidence[pid] = paper_evidence(sp) if sp is not None else ""
+        return evidence[pid]
+
+    results: list[CaseResult] = []
+    for i, case in enumerate(cases, 1):
+        t = time.perf_counter()
+        filters = case_filters(case)
+        recalls: dict[str, float] = {}
+        if case.gold:
+            ids = [h.paper_id for h in retriever.search(case.question, k=max(ks), filters=filters).hits]
+            recalls = {f"recall@{k}": recall(ids[:k], case.gold) for k in ks}
+        if case.kind == "topic" and summarize is not None:
+            answer: Any = TopicAnswer(summarize(index, case.question, model=answerer.model, filters=filters))
+        else:
+            answer = answerer.ask(case.question, filters)
+        result = score_answer(case, answer)
+        result.scores = {_RENAMED.get(k, k): v for k, v in result.scores.items()}
+        if case.kind == "topic" and "gold_citation_recall" in result.scores:
+            result.scores["topic_completeness"] = result.scores["gold_citation_recall"]
+        result.scores.update(recalls)
+        if not answer.abstained:
+            judgement = judge_answer(judge, answer.answer, marker_map(answer), evidence_of)
+            result.scores.update(judgement.scores())
+            result.judgement = judgement.to_json()
+        result.seconds = time.perf_counter() - t
+        results.append(result)
+        if progress:
+            progress(i, len(cases))
+    table = aggregate(results)
+    return EvalRun(dataset, judge.name, getattr(answerer.model, "name", None) or "extractive", results, table,
+                   time.perf_counter() - started, topic_engine="summarize" if summarize else "ask")
+
+
+def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Agreement of a judge with the hand labels (accuracy; precision/recall of 'unsupported')."""
+    from .errors import InputError
+    from .judge import judge_agreement, load_labels, paper_evidence
+
+    rows = load_labels(labels_path)
+    missing = sorted({pid for r in rows for pid in r["cited"] if index.get(pid) is None})
+    if missing:
+        raise InputError(f"{labels_path}: cited papers not in the index: {', '.join(missing[:3])}",
+                         "judge labels refer to the bundled corpus")
+    agreement = judge_agreement(judge, rows, lambda pid: paper_evidence(index.get(pid)), progress)
+    return {**agreement.to_json(), "labels": str(labels_path)}
+
+
+def default_labels(dataset: Path | None = None) -> Path:
+    for candidate in ([dataset.parent / "judge_labels.yaml"] if dataset else []) + [
+            default_dataset().parent / "judge_labels.yaml"]:
+        if candidate.exists():
+            return candidate
+    raise InputError("no judge labels found", "expected evals/judge_labels.yaml")

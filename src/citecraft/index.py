@@ -260,11 +260,20 @@ class Index:
         # Build the new state beside the old one; switch only when it is complete.
         old_manifest = dict(self.manifest())
         old_collection = old_manifest.get("collection")
-        keep = [sp.paper for sp in self.papers().values()]
+        incoming = {p.paper_id: p for p in dedupe(new_papers)}
+        keep = []
+        for sp in self.papers().values():
+            if sp.paper.paper_id in incoming:  # the new record's text wins, metadata is merged
+                combined = merge(sp.paper, incoming[sp.paper.paper_id])
+                combined.abstract = incoming[sp.paper.paper_id].abstract
+                incoming[sp.paper.paper_id] = combined
+            else:
+                keep.append(sp.paper)
+        new_papers = list(incoming.values()) if incoming else new_papers
         self._manifest = {}
         self._papers = {}
         self._ingest(keep + new_papers, progress, report, fresh=True)
-        report.merged = len(new_papers) - len(dedupe(new_papers))  # the kept papers are not duplicates
+        report.merged = 0  # kept papers are not duplicates of the new records
         if old_collection and old_collection != self.manifest().get("collection"):
             try:
                 self._client.delete_collection(old_collection)

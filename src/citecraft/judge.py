@@ -37,7 +37,8 @@ from .errors import ModelError
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # the extractive engine opens each paragraph with "**Short title** (2023): "; that label is no claim
-_HEADING = re.compile(r"^\s*(?:[-*]\s+)?\*\*[^*]+\*\*(?:\s*\([^)]*\))?\s*:\s*")
+# (a title with "?" in it may be split, leaving "...end of title** (2023): " on the next sentence)
+_HEADING = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?[^*\n]*\*\*(?:\s*\([^)]*\))?\s*:\s*")
 
 STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "paper", "papers", "work", "works", "study", "studies", "author", "authors", "article", "approach", "propose", "proposes", "proposed", "present", "presents", "introduce", "introduces", "introduced", "show", "shows", "shown", "showed", "report", "reports", "reported", "demonstrate", "demonstrates", "demonstrated", "find", "finds", "found", "use", "uses", "used", "using", "via", "based", "new", "novel", "method", "methods", "model", "models", "result", "results", "respectively", "e", "g", "i", "e", "et", "al", "etc"])
 
@@ -289,8 +290,10 @@ class OfflineJudge:
         evidence_numbers = numbers(joint)
         missing_numbers = sorted(n for n in numbers(claim) if n not in evidence_numbers)
         missing_names = [n for n in specific_names(claim) if not mentions(joint_lower, n)]
+        # a negated claim needs a negation in its evidence, and must not deny what the evidence affirms
         negation_mismatch = bool(claim_words & NEGATIONS) and (
-            not (window_words & NEGATIONS) or bool(negated_terms(claim) & affirmed_terms(window)))
+            not (window_words & NEGATIONS)
+            or bool((negated_terms(claim) - negated_terms(window)) & affirmed_terms(window)))
         stem = _stem()
         evidence_stems = {stem(w) for w in _lower_words(joint)}
         claim_stems = {stem(w) for w in claim_words}
@@ -418,8 +421,8 @@ class AnswerJudgement:
         return {k: v for k, v in out.items() if v is not None}
 
     def to_json(self) -> dict[str, Any]:
-        return {"sentences": [s.to_json() for s in self.sentences],
-                "claims": [{"claim": c, "supported": ok} for c, ok in self.claims]}
+        return {"sentences": [s.to_json() for s in self.sentences], "n_claims": len(self.claims),
+                "unsupported_claims": [c for c, ok in self.claims if not ok]}
 
 
 def judge_answer(judge: Judge, text: str, marker_ids: dict[int, str], evidence_of: Callable[[str], str],

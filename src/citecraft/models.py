@@ -118,7 +118,8 @@ class ChatModel:
             raise ModelError(f"model {self.name} failed with HTTP {exc.status_code}") from exc
         except openai.APIConnectionError as exc:
             raise ModelError(f"cannot connect to the model server for {self.name}", "check --base-url") from exc
-        except (ValueError, openai.APIResponseValidationError) as exc:  # malformed JSON from the server
+        except (ValueError, TypeError, AttributeError, openai.APIResponseValidationError) as exc:
+            # malformed JSON, or JSON that is not a chat completion
             raise ModelError(f"model {self.name} sent a malformed response ({exc.__class__.__name__})") from exc
         cost = estimate_cost(self.name, prompt_tokens, completion_tokens)
         return Completion(text, Usage(prompt_tokens, completion_tokens, cost, estimated), self.name)

@@ -24,3 +24,12 @@ def configure() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Some dependencies (wordllama) call logging.basicConfig(level=INFO) on import, which would
+    # print every HTTP request and debug line; a handler on the root logger makes that a no-op.
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)

@@ -58,7 +58,10 @@ def parse_prompt(name: str, raw: str) -> Prompt:
         raise PromptError(f"prompt {name!r} has no '---\\nvariables: [...]\\n---' header")
     declared = frozenset(v.strip() for v in m.group(1).split(",") if v.strip())
     body = raw[m.end():]
-    used = {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
+    except ValueError as exc:  # a stray brace: literal braces must be doubled
+        raise PromptError(f"prompt {name!r} has a stray brace ({exc}); write literal braces as {{{{ and }}}}") from None
     for field in used:
         if not field.isidentifier():
             raise PromptError(f"prompt {name!r} has a malformed placeholder {{{field}}}")

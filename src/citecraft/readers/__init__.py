@@ -75,7 +75,7 @@ def detect_format(text: str, path: Path) -> str | None:
     head = text.lstrip()[:4000]
     if not head:
         return None
-    if head.startswith("{"):
+    if head.startswith("{") or (head.startswith("[") and head[1:].lstrip().startswith(("{", "]"))):
         return "jsonl"
     if head.startswith("<"):
         return "atom" if "<feed" in head or "<entry" in head else None

@@ -10,7 +10,15 @@ _ENTRY = re.compile(r"@(\w+)\s*[{(]")
 _LATEX = [(re.compile(r"\\[a-zA-Z]+\{([^{}]*)\}"), r"\1"), (re.compile(r"[{}]"), ""), (re.compile(r"\\([&%$#_])"), r"\1")]
 
 
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "c": "\u0327",
+             "=": "\u0304", ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b"}
+_ACCENT_RE = re.compile(r"\{?\\([\"'`^~=.]|[cuvH](?=[{ ]))\s*\{?([A-Za-z])\}?\}?")
+
+
 def _clean(value: str) -> str:
+    import unicodedata
+
+    value = _ACCENT_RE.sub(lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)]), value)
     for pattern, repl in _LATEX:
         value = pattern.sub(repl, value)
     return " ".join(value.replace("~", " ").split())
@@ -57,9 +65,16 @@ def parse_fields(body: str) -> dict[str, str]:
 
 
 def _entry_end(text: str, start: int) -> int:
+    """Index of the delimiter closing the entry opened at text[start] ('{' or '(')."""
+    opener = text[start]
+    closer = "}" if opener == "{" else ")"
     depth = 0
     for j in range(start, len(text)):
-        depth += {"{": 1, "(": 1, "}": -1, ")": -1}.get(text[j], 0) if text[j] in "{}" or j == start else 0
+        c = text[j]
+        if c == opener:
+            depth += 1
+        elif c == closer:
+            depth -= 1
         if depth == 0:
             return j
     return -1

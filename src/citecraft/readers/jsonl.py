@@ -19,7 +19,8 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         for i, record in enumerate(records, 1):
             _one(result, file, i, record)
         return result
-    for n, line in enumerate(text.splitlines(), 1):
+    # split on newlines only: JSON strings may hold U+2028 and friends, which splitlines() breaks on
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         if n in bad_lines:

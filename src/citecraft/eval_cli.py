@@ -1,0 +1,160 @@
+"""`citecraft eval`: run an evaluation dataset through the pipeline, judge it, write reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_BELOW_THRESHOLD = 1
+
+
+@click.command("eval")
+@click.argument("dataset", required=False, type=click.Path(path_type=Path))
+@click.option("--judge", "judge_model", default=None,
+              help="Judge with this LLM (OpenAI-compatible); without it (or with 'offline') the offline judge.")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None,
+              help="OpenAI-compatible server for --judge and --model [env: OPENAI_BASE_URL].")
+@click.option("-m", "--model", envvar="CITECRAFT_MODEL", default=None,
+              help="Chat model that writes the answers; the offline extractive engine when omitted, even if "
+                   "an API key or base URL is set [env: CITECRAFT_MODEL].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report directory [default: reports/ next to the dataset, i.e. evals/reports].")
+@click.option("--compare", "compare_paths", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Print the metric differences between two JSON reports (B - A) and exit.")
+@click.option("--min-faithfulness", type=float, default=None,
+              help="Exit with code 1 when overall faithfulness is below this value (reports are still written).")
+@click.option("--judge-agreement", is_flag=True,
+              help="Also measure the judge against the hand labels (evals/judge_labels.yaml).")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Hand-labelled sentences for --judge-agreement [default: judge_labels.yaml next to the dataset].")
+@click.option("--no-chart", is_flag=True, help="Do not draw the PNG bar chart.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-kind metrics (and report paths) as JSON.")
+@click.pass_obj
+def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_url: str | None, model: str | None,
+                 out: Path | None, compare_paths: tuple[Path, Path] | None, min_faithfulness: float | None,
+                 judge_agreement: bool, labels: Path | None, no_chart: bool, as_json: bool) -> None:
+    """Evaluate answers on DATASET (YAML or JSONL; default evals/dataset.yaml).
+
+    Scores per kind and overall: retrieval recall@5/@20, citation precision against
+    gold, topic completeness, ALCE citation recall/precision, RAGAS faithfulness,
+    abstention on unanswerable questions and fact coverage. The judge is the offline
+    one (lexical + embedding overlap, exact numbers) unless --judge names an LLM;
+    every report says which judge produced it. Writes JSON + Markdown (+ PNG chart).
+
+    Exit codes: 0 done; 1 overall faithfulness below --min-faithfulness; 2 bad
+    dataset or arguments; 3 index problem; 4 model or judge failure (e.g. a judge
+    reply that is not the JSON asked for).
+    """
+    from .cli import _chat_model, _err_console, _out_console, emit_json, progress_bar
+
+    if compare_paths:
+        _print_compare(*compare_paths, as_json=as_json)
+        return
+    from .answer import Answerer
+    from .evaluate import default_dataset, default_labels, load_dataset, run_agreement, run_eval
+    from .judge import LLMJudge, OfflineJudge
+    from .report import write_reports
+
+    dataset = dataset or default_dataset()
+    cases = load_dataset(dataset)
+    if not cases:
+        from .errors import InputError
+
+        raise InputError(f"{dataset}: no cases")
+    index = app.ensure_index()
+    # answers come from an LLM only when --model names one: a key or base URL alone (which
+    # `ask` takes as "use gpt-4o-mini") must not silently change what is being evaluated
+    answer_model = _chat_model(app, model, base_url) if model else None
+    judge_llm = _chat_model(app, judge_model, base_url) if judge_model and judge_model != "offline" else None
+    judge: Any = LLMJudge(judge_llm) if judge_llm is not None else OfflineJudge.from_index(index)
+    err = _err_console()
+    err.print(f"[dim]judge: {judge.name}; answers: {answer_model.name if answer_model else 'extractive'}; "
+              f"{len(cases)} cases from {dataset}[/dim]")
+    with progress_bar() as progress:
+        run = run_eval(index, cases, Answerer(index, answer_model), judge,
+                       progress=lambda done, total: progress("cases", done, total), dataset=str(dataset))
+        if judge_agreement:
+            run.agreement = run_agreement(index, judge, labels or default_labels(dataset),
+                                          progress=lambda done, total: progress("labels", done, total))
+    report = run.to_json()
+    paths = write_reports(report, out or dataset.parent / "reports", chart=not no_chart)
+    faithfulness = run.faithfulness
+    below = min_faithfulness is not None and (faithfulness is None or faithfulness < min_faithfulness)
+    if as_json:
+        emit_json({"judge": run.judge, "answer_model": run.answer_model, "dataset": str(dataset),
+                   "seconds": report["seconds"], "metrics": report["metrics"],
+                   "judge_agreement": report["judge_agreement"],
+                   "reports": {k: str(p) for k, p in paths.items()},
+                   "min_faithfulness": min_faithfulness, "passed": not below})
+    else:
+        _print_table(_wide(_out_console()), report)
+        click.echo(f"reports: {paths['json']}  {paths['md']}" + (f"  {paths['png']}" if "png" in paths else ""))
+    if below:
+        shown = "n/a" if faithfulness is None else f"{faithfulness:.3f}"
+        err.print(f"[bold red]faithfulness {shown} is below --min-faithfulness {min_faithfulness}[/bold red]")
+        sys.exit(EXIT_BELOW_THRESHOLD)
+
+
+def _print_table(console: Any, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from .report import metrics_rows
+
+    header, rows = metrics_rows(report)
+    title = (f"citecraft eval — judge: {report['judge']} — answers: {report['answer_model']} — "
+             f"{report['n_cases']} cases in {report['seconds']:.1f}s")
+    table = Table(title=title, title_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    agreement = report.get("judge_agreement")
+    if agreement:
+        console.print(f"judge agreement ({agreement['judge']}, {agreement['n']} labels): accuracy "
+                      f"{agreement['accuracy']:.3f}, unsupported precision {agreement['precision_unsupported']:.3f}, "
+                      f"recall {agreement['recall_unsupported']:.3f}")
+
+
+def _print_compare(a: Path, b: Path, as_json: bool) -> None:
+    from .cli import _err_console, _out_console, emit_json
+    from .report import compare
+
+    result = compare(a, b)
+    if as_json:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    console = _wide(_out_console())
+    if not result["same_judge"]:
+        _err_console().print(f"[yellow]the reports were judged differently: {result['a']['judge']} vs "
+                             f"{result['b']['judge']}[/yellow]")
+    table = Table(title=f"A = {a} ({result['a']['judge']})\nB = {b} ({result['b']['judge']})", title_justify="left")
+    for h in ("kind", "metric", "A", "B", "B - A"):
+        table.add_column(h, justify="left" if h in ("kind", "metric") else "right")
+    for row in result["rows"]:
+        d = row["delta"]
+        delta = "–" if d is None else f"{d:+.3f}"
+        style = "" if d is None or abs(d) < 1e-9 else ("green" if d > 0 else "red")
+        table.add_row(row["kind"], row["metric"], _num(row["a"]), _num(row["b"]),
+                      f"[{style}]{delta}[/{style}]" if style else delta)
+    console.print(table)
+    changed = sum(1 for r in result["rows"] if r["delta"] not in (None, 0, 0.0))
+    click.echo(f"{changed} metric(s) differ")
+
+
+def _num(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _wide(console: Any) -> Any:
+    """Tables are wide: when printing to a file or pipe, do not squeeze them into 80 columns."""
+    if console.is_terminal:
+        return console
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=160)

@@ -1,0 +1,201 @@
+"""Cited answers, offline: the extractive engine on the bundled index, abstention, filters, validate()."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from citecraft.answer import MARKER, Answerer, split_sentences, validate
+from citecraft.index import Index, StoredPaper
+from citecraft.prompts import ABSTAIN_PHRASE
+from citecraft.retrieve import Filters
+from citecraft.settings import Settings
+
+NERV_TITLE = "NERV++: An Enhanced Implicit Neural Video Representation"
+NERV_QUESTION = "Which datasets does NeRV++ evaluate on?"
+DIFFUSION_QUESTION = "Which papers study diffusion models for image generation?"
+
+
+@pytest.fixture
+def index(readonly_bundled: Path) -> Index:
+    return Index(Settings())
+
+
+@pytest.fixture
+def five(index: Index) -> list[StoredPaper]:
+    """Five real papers from the bundled index, in a fixed order, standing in for a retrieved context."""
+    return [index.papers()[pid] for pid in sorted(index.papers())[:5]]
+
+
+def numbers(text: str) -> list[int]:
+    return [int(n) for group in MARKER.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
+
+
+def paper_id_by_title(index: Index, title: str) -> str:
+    ids = [pid for pid, sp in index.papers().items() if sp.paper.title == title]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+# ---- the extractive engine ------------------------------------------------------------------
+
+
+def test_extractive_answer_cites_the_paper_it_quotes(index: Index) -> None:
+    answer = Answerer(index).ask(NERV_QUESTION)
+    nerv = paper_id_by_title(index, NERV_TITLE)
+    assert answer.abstained is False
+    assert answer.model == "extractive"
+    assert "UVG" in answer.answer
+    assert nerv in [c.paper_id for c in answer.citations]
+    assert answer.removed_citations == []
+    assert answer.uncited_sentences == []
+    by_n = {c.n: c for c in answer.citations}
+    assert len(by_n) == len(answer.citations)  # one citation per number
+    sentences = split_sentences(answer.answer)
+    assert sentences
+    for sentence in sentences:
+        cited = numbers(sentence)
+        assert cited, f"sentence without a citation: {sentence!r}"
+        assert set(cited) <= set(by_n), sentence
+    # the UVG sentence is attributed to NeRV++ itself
+    uvg = [s for s in sentences if "UVG" in s]
+    assert uvg and all(by_n[n].paper_id == nerv for s in uvg for n in numbers(s))
+    assert set(numbers(answer.answer)) == set(by_n)  # every citation is used in the text
+    for c in answer.citations:
+        sp = index.get(c.paper_id)
+        assert sp is not None
+        assert c.title == sp.paper.title
+        assert c.date == sp.paper.display_date()
+        assert c.quote in sp.sentence_texts()
+        assert answer.context[c.n - 1].paper.paper_id == c.paper_id  # [n] is the n-th retrieved paper
+    assert by_n[[c.n for c in answer.citations if c.paper_id == nerv][0]].date == "2024-02-28"
+
+
+def test_extractive_answer_is_deterministic(index: Index) -> None:
+    first = Answerer(index).ask(NERV_QUESTION).to_json()
+    second = Answerer(Index(Settings())).ask(NERV_QUESTION).to_json()
+    first.pop("timings_ms")
+    second.pop("timings_ms")
+    assert first == second
+
+
+def test_off_topic_question_abstains_with_the_fixed_phrase(index: Index) -> None:
+    answer = Answerer(index).ask("What is the best sourdough bread recipe?")
+    assert answer.abstained is True
+    assert answer.answer == ABSTAIN_PHRASE
+    assert answer.citations == []
+    assert answer.removed_citations == []
+    assert answer.to_json()["citations"] == []
+    assert "## References" not in answer.to_markdown()
+
+
+def test_question_naming_an_unknown_benchmark_abstains(index: Index) -> None:
+    answer = Answerer(index).ask("What BLEU score does the RNN encoder-decoder get on WMT14?")
+    assert answer.abstained is True
+    assert answer.answer == ABSTAIN_PHRASE
+    assert answer.citations == []
+
+
+def test_since_filter_only_cites_papers_dated_on_or_after(index: Index) -> None:
+    cutoff = date(2024, 1, 1)
+
+    def dated_after(d: str | None) -> bool:
+        return d is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) is not None and date.fromisoformat(d) >= cutoff
+
+    unfiltered = Answerer(index).ask(DIFFUSION_QUESTION)
+    assert not unfiltered.abstained
+    # without the filter this question cites older or undated papers, so the filter has work to do
+    assert not all(dated_after(c.date) for c in unfiltered.citations)
+    answer = Answerer(index).ask(DIFFUSION_QUESTION, Filters.parse(since="2024-01-01"))
+    assert not answer.abstained
+    assert answer.citations
+    assert all(dated_after(c.date) for c in answer.citations), [c.date for c in answer.citations]
+    assert all(dated_after(sp.paper.date) for sp in answer.context)
+
+
+# ---- validate() -------------------------------------------------------------------------------
+
+
+def test_validate_removes_and_reports_an_invented_marker(five: list[StoredPaper]) -> None:
+    text = "Alpha beta gamma delta epsilon [1]. It also beats every codec ever made [9]."
+    cleaned, citations, removed, uncited = validate(text, five)
+    assert cleaned == "Alpha beta gamma delta epsilon [1]. It also beats every codec ever made."
+    assert [(c.n, c.paper_id) for c in citations] == [(1, five[0].paper.paper_id)]
+    assert len(removed) == 1
+    assert removed[0]["n"] == 9
+    assert removed[0]["reason"] == "no paper [9] was retrieved (only [1]..[5])"
+    assert re.sub(r"\s+(?=[.])", "", removed[0]["sentence"]) == "It also beats every codec ever made."
+    assert uncited == ["It also beats every codec ever made."]
+
+
+def test_validate_comma_list_becomes_separate_citations(five: list[StoredPaper]) -> None:
+    cleaned, citations, removed, uncited = validate("Alpha beta gamma delta epsilon [1, 3].", five)
+    assert cleaned == "Alpha beta gamma delta epsilon [1][3]."
+    assert [(c.n, c.paper_id) for c in citations] == [(1, five[0].paper.paper_id), (3, five[2].paper.paper_id)]
+    assert removed == [] and uncited == []
+
+
+def test_validate_repeated_marker_is_one_citation(five: list[StoredPaper]) -> None:
+    cleaned, citations, removed, uncited = validate("Alpha beta gamma delta epsilon [2][2].", five)
+    assert [(c.n, c.paper_id) for c in citations] == [(2, five[1].paper.paper_id)]
+    assert set(numbers(cleaned)) == {2}
+    assert removed == [] and uncited == []
+
+
+def test_validate_mixed_valid_and_invalid_markers(five: list[StoredPaper]) -> None:
+    text = "A claim about things here [1, 9]. Another claim about stuff [0][2]. Third claim with many words [2; 3]."
+    cleaned, citations, removed, uncited = validate(text, five)
+    assert cleaned == "A claim about things here [1]. Another claim about stuff [2]. Third claim with many words [2][3]."
+    assert [c.n for c in citations] == [1, 2, 3]
+    assert [c.paper_id for c in citations] == [sp.paper.paper_id for sp in five[:3]]
+    assert [r["n"] for r in removed] == [9, 0]
+    assert uncited == []
+
+
+def test_validate_flags_uncited_claims_but_not_questions_or_fragments(five: list[StoredPaper]) -> None:
+    text = ("Alpha beta gamma delta epsilon [1]. This sentence cites nothing at all. Short one. "
+            "Is this a question about things?\n- A bullet that also states a fact\n- Cited bullet says something too [4]")
+    cleaned, citations, removed, uncited = validate(text, five)
+    assert cleaned == text
+    assert uncited == ["This sentence cites nothing at all.", "- A bullet that also states a fact"]
+    assert [c.n for c in citations] == [1, 4]
+    assert removed == []
+
+
+def test_validate_quotes_the_best_supporting_sentence(index: Index) -> None:
+    nerv = index.get(paper_id_by_title(index, NERV_TITLE))
+    assert nerv is not None
+    others = [index.papers()[pid] for pid in sorted(index.papers())[:2]]
+    _, citations, _, _ = validate("NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [3].", [*others, nerv])
+    assert len(citations) == 1
+    assert citations[0].paper_id == nerv.paper.paper_id
+    assert citations[0].quote == next(s for s in nerv.sentence_texts() if "UVG" in s)
+    assert citations[0].quote.startswith("We evaluate our method on UVG, MCL JVC, and Bunny datasets")
+
+
+@pytest.mark.parametrize("text", [
+    "This sentence has no markers at all and makes a claim.",
+    "Numbers like 3.5 and (2) and [a] are not citations of anything here.",
+    "Claim one has five words [9][9]. Claim two has five words [6].",
+    "Claim one has five words [2] and then more [1]. Claim two [5; 5, 5].",
+    "In 2023 [2023] the model scored 5 points [3].",
+])
+def test_validate_never_invents_a_marker(five: list[StoredPaper], text: str) -> None:
+    cleaned, citations, removed, _ = validate(text, five)
+    given = set(numbers(text))
+    kept = set(numbers(cleaned))
+    assert kept <= given
+    assert kept == given & set(range(1, 6))
+    assert {c.n for c in citations} == kept
+    assert all(c.paper_id == five[c.n - 1].paper.paper_id for c in citations)
+    assert {r["n"] for r in removed} == given - kept
+
+
+def test_validate_removes_an_out_of_range_range_marker(five: list[StoredPaper]) -> None:
+    cleaned, citations, removed, _ = validate("Claim two is also quite long [7-9].", five)
+    assert "[7-9]" not in cleaned
+    assert removed and {r["n"] for r in removed} <= {7, 8, 9}
+    assert citations == []

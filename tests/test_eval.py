@@ -1,0 +1,204 @@
+"""The evaluation harness: run_eval on real cases, the `citecraft eval` command, reports, comparisons."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from citecraft.answer import Answerer
+from citecraft.cli import main
+from citecraft.evaluate import Case, load_dataset, run_eval
+from citecraft.index import Index
+from citecraft.judge import OfflineJudge, strip_markers
+from citecraft.report import compare, to_markdown, write_reports
+from citecraft.settings import Settings
+from tests.conftest import run_cli
+from tests.fake_openai import FakeOpenAI
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = REPO / "evals" / "dataset.yaml"
+
+
+def first_of_each_kind(kinds: tuple[str, ...] = ("fact", "multi", "topic", "unanswerable", "filter")) -> list[dict]:
+    rows = yaml.safe_load(DATASET.read_text("utf-8"))
+    return [next(r for r in rows if r["kind"] == kind) for kind in kinds]
+
+
+@pytest.fixture
+def small_dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(first_of_each_kind(), sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def index(readonly_bundled: Path) -> Index:
+    return Index(Settings())
+
+
+def test_run_eval_scores_every_kind(index: Index, small_dataset: Path) -> None:
+    cases = load_dataset(small_dataset)
+    seen: list[tuple[int, int]] = []
+    run = run_eval(index, cases, Answerer(index), OfflineJudge.from_index(index),
+                   progress=lambda done, total: seen.append((done, total)), dataset=str(small_dataset))
+    assert seen == [(i, 5) for i in range(1, 6)]
+    assert run.judge == "offline" and run.answer_model == "extractive" and run.topic_engine == "summarize"
+    by_id = {r.case.id: r for r in run.results}
+    fact = by_id["fact-001"].scores
+    assert fact["recall@5"] == fact["recall@20"] == 1.0
+    assert {"gold_citation_precision", "alce_citation_recall", "alce_citation_precision", "faithfulness",
+            "fact_coverage"} <= set(fact)
+    topic = next(r for r in run.results if r.case.kind == "topic")
+    assert "topic_completeness" in topic.scores
+    unanswerable = next(r for r in run.results if r.case.kind == "unanswerable")
+    assert "abstention" in unanswerable.scores and "recall@5" not in unanswerable.scores
+    assert set(run.table) == {"fact", "multi", "topic", "unanswerable", "filter", "overall"}
+    assert run.table["overall"]["n"] == 5
+    report = run.to_json()
+    assert report["judge"] == "offline" and report["n_cases"] == 5
+    json.dumps(report)  # serialisable
+
+
+def test_topic_cases_fall_back_to_ask_without_the_summarizer(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    import citecraft.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "topic_summarizer", lambda: None)
+    case = Case(**first_of_each_kind(("topic",))[0])
+    run = run_eval(index, [case], Answerer(index), OfflineJudge.from_index(index))
+    assert run.topic_engine == "ask"
+    assert run.results[0].answer["question"] == case.question  # an Answer, not a Summary
+
+
+def test_eval_cli_writes_reports_and_names_the_judge(readonly_bundled: Path, small_dataset: Path,
+                                                     tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    code, stdout, stderr = run_cli("eval", str(small_dataset), "--out", str(out))
+    assert code == 0, stderr
+    assert "judge: offline" in stdout
+    assert re.search(r"faithfulness\s.*\d\.\d{3}", stdout)
+    stamped = sorted(out.glob("small-offline-*.json"))
+    assert len(stamped) == 1 and stamped[0].with_suffix(".md").exists()
+    latest = json.loads((out / "latest-offline.json").read_text("utf-8"))
+    assert latest["judge"] == "offline" and latest["n_cases"] == 5
+    assert latest["metrics"]["overall"]["n"] == 5
+    md = (out / "latest-offline.md").read_text("utf-8")
+    assert "judge: **offline**" in md and "| faithfulness |" in md
+
+
+def test_min_faithfulness_fails_the_run(readonly_bundled: Path, small_dataset: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reports"
+    code = main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "1.01", "--no-chart"])
+    assert code == 1
+    assert "below --min-faithfulness 1.01" in capsys.readouterr().err
+    assert (out / "latest-offline.json").exists()  # the reports are written all the same
+    assert main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "0.5", "--no-chart"]) == 0
+
+
+def test_json_output_and_judge_agreement(readonly_bundled: Path, small_dataset: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["eval", str(small_dataset), "--out", str(tmp_path / "r"), "--judge-agreement", "--json",
+                 "--no-chart", "--labels", str(REPO / "evals" / "judge_labels.yaml")])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["judge"] == "offline" and data["passed"] is True
+    assert data["judge_agreement"]["accuracy"] == round(51 / 52, 4)
+    assert set(data["reports"]) >= {"json", "md", "latest_json", "latest_md"}
+
+
+def _report(tmp_path: Path, name: str, faithfulness: float, judge: str = "offline") -> Path:
+    data = {"dataset": "d.yaml", "judge": judge, "answer_model": "extractive", "created": "2026-01-01T00:00:00Z",
+            "seconds": 1.0, "n_cases": 2,
+            "metrics": {"fact": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2},
+                        "overall": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2}}}
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_compare_prints_the_differences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _report(tmp_path, "a.json", 0.75), _report(tmp_path, "b.json", 0.5, judge="llm:x")
+    result = compare(a, b)
+    faith = [r for r in result["rows"] if r["metric"] == "faithfulness"]
+    assert [(r["kind"], r["delta"]) for r in faith] == [("fact", -0.25), ("overall", -0.25)]
+    assert result["same_judge"] is False
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    captured = capsys.readouterr()
+    assert "-0.250" in captured.out and "faithfulness" in captured.out
+    assert "2 metric(s) differ" in captured.out
+    assert "judged differently" in captured.err
+
+
+def test_compare_rejects_a_file_that_is_not_a_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]", encoding="utf-8")
+    good = _report(tmp_path, "a.json", 1.0)
+    assert main(["eval", "--compare", str(good), str(bad)]) == 2
+
+
+def test_reports_without_matplotlib_skip_the_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    report = json.loads(_report(tmp_path, "a.json", 1.0).read_text("utf-8"))
+    paths = write_reports(report, tmp_path / "out")
+    assert "png" not in paths and paths["latest_md"].exists()
+    assert "![" not in to_markdown(report)
+    assert paths["json"].name.startswith("d-offline-20260101T000000")
+
+
+def test_the_eval_command_keeps_the_cli_import_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, citecraft.cli; heavy = [m for m in ('citecraft.judge', 'citecraft.evaluate', "
+            "'citecraft.report', 'numpy', 'matplotlib') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# ---- an LLM judge end to end (scripted server) ---------------------------------------------------
+
+
+def _judge_replies(body: dict[str, Any]) -> str:
+    prompt = "\n".join(m["content"] for m in body["messages"])
+    if "atomic factual claims" in prompt:
+        answer = prompt.split("<<<", 1)[1].rsplit(">>>", 1)[0]
+        first = strip_markers(answer.strip().splitlines()[0])
+        return json.dumps({"claims": [first, "An invented claim that no abstract makes [1]"]})
+    return json.dumps({"supported": "invented claim" not in prompt})
+
+
+@pytest.fixture
+def judge_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(responder=_judge_replies) as server:
+        yield server
+
+
+def test_eval_with_an_llm_judge(readonly_bundled: Path, tmp_path: Path, judge_server: FakeOpenAI,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "one.yaml"
+    dataset.write_text(yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8")
+    out = tmp_path / "reports"
+    code = main(["eval", str(dataset), "--judge", "fake-model", "--base-url", judge_server.base_url,
+                 "--out", str(out), "--no-chart", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["judge"] == "llm:fake-model"
+    assert data["answer_model"] == "extractive"  # --base-url alone does not switch the answers to an LLM
+    assert data["metrics"]["overall"]["faithfulness"] == 0.5  # 2 claims, 1 supported
+    assert data["metrics"]["overall"]["alce_citation_recall"] == 1.0
+    assert (out / "latest-llm-fake-model.json").exists()
