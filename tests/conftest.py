@@ -22,9 +22,9 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: object) -> object:
     host = address[0] if isinstance(address, tuple) else address
-    if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(host, str):
-        if not (host.startswith("127.") or host in ("localhost", "::1")):
-            raise RuntimeError(f"test tried to reach the network: {address!r}")
+    if (self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(host, str)
+            and not (host.startswith("127.") or host in ("localhost", "::1"))):
+        raise RuntimeError(f"test tried to reach the network: {address!r}")
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
