@@ -143,7 +143,7 @@ def _print_compare(a: Path, b: Path, as_json: bool) -> None:
         table.add_row(row["kind"], row["metric"], _num(row["a"]), _num(row["b"]),
                       f"[{style}]{delta}[/{style}]" if style else delta)
     console.print(table)
-    changed = sum(1 for r in result["rows"] if r["delta"] not in (None, 0, 0.0))
+    changed = sum(1 for r in result["rows"] if r["delta"] is not None and abs(r["delta"]) > 1e-9)
     click.echo(f"{changed} metric(s) differ")
 
 
