@@ -314,6 +314,7 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
         scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i])
     order = np.argsort(-np.array(scores))
     picked: list[Picked] = []
+    chosen_rows: list[int] = []  # rows of `vectors` already picked
     per: dict[int, int] = {}
     top = scores[order[0]]
     for idx in order:
@@ -322,8 +323,9 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
             break
         if per.get(i, 0) >= per_paper or s.rstrip().endswith("?"):
             continue
-        if any(float(vectors[idx] @ vectors[p_idx]) > 0.9 for p_idx in (items.index((p.paper, p.sentence, p.text)) for p in picked)):
+        if any(float(vectors[idx] @ vectors[k]) > 0.9 for k in chosen_rows):
             continue  # says what a chosen sentence already says
+        chosen_rows.append(int(idx))
         picked.append(Picked(i, j, s, scores[idx]))
         per[i] = per.get(i, 0) + 1
     return picked
