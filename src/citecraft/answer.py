@@ -19,7 +19,7 @@ from .retrieve import Filters, Hit, Retriever, query_terms
 MARKER = re.compile(r"\[(\d+(?:\s*[,;\-–]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z*\"(#-])")
 # Calibrated on evals/dataset.yaml (see README): below this, the collection does not cover the question.
-ABSTAIN_THRESHOLD = 0.25
+ABSTAIN_THRESHOLD = 0.20
 
 
 @dataclass
@@ -185,13 +185,26 @@ def term_coverage(index: Index, question: str, sp: StoredPaper) -> float:
 
 
 _SPECIFIC = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*\b")
+# Capitalised words in mid-sentence: proper names ("the Uniform Bar Exam", "Chinchilla").
+_PROPER = re.compile(r"(?<![A-Za-z0-9])[A-Z][a-z]+(?:[ -]+[A-Z][a-z]+)*(?![A-Za-z0-9])")
+# Capitalised because they are demonyms or languages, not names of things a paper might be about.
+_DEMONYMS = {"african", "american", "arabic", "asian", "british", "chinese", "english", "european", "french",
+             "german", "greek", "hindi", "indian", "italian", "japanese", "korean", "latin", "russian",
+             "spanish"}
+
+
+def _mentioned(corpus: str, phrase: str) -> bool:
+    pattern = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", phrase.lower()))
+    return re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", corpus) is not None
 
 
 def unknown_names(index: Index, question: str) -> list[str]:
-    """Specific names in the question (acronyms, CamelCase, letter-digit mixes) that no paper mentions.
+    """Specific names in the question that no paper mentions.
 
-    Asking about a benchmark, model or metric the collection never mentions is the
-    clearest sign that it does not cover the question.
+    Acronyms, CamelCase and letter-digit mixes ("HumanEval", "Mamba-2.8B") and
+    capitalised names in mid-sentence ("the Uniform Bar Exam"): asking about a
+    benchmark, model or thing the collection never mentions is the clearest sign
+    that it does not cover the question.
     """
     corpus = index.corpus_text()
 
@@ -200,15 +213,37 @@ def unknown_names(index: Index, question: str) -> list[str]:
         mixed = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
         return len(token) >= 2 and (upper_inside or mixed)
 
-    def mentioned(token: str) -> bool:
-        return re.search(rf"(?<![A-Za-z0-9]){re.escape(token.lower())}(?![A-Za-z0-9])", corpus) is not None
-
     names = []
     for token in _SPECIFIC.findall(question):
         parts = [p for p in re.split(r"-", token) if specific(p)]
-        if specific(token) and not mentioned(token) and (not parts or not all(mentioned(p) for p in parts)):
+        if specific(token) and not _mentioned(corpus, token) and (not parts or not all(_mentioned(corpus, p) for p in parts)):
             names.append(token)
+    for m in _PROPER.finditer(question):
+        before = question[: m.start()].rstrip()
+        if not before or before[-1] in ".?!:;\"'(":
+            continue  # capitalised because it starts a sentence
+        words = [w for w in re.split(r"[ -]+", m.group(0)) if w.lower() not in _DEMONYMS]
+        if words and not _mentioned(corpus, " ".join(words)):
+            names.append(" ".join(words))
     return names
+
+
+_HOW_MANY = re.compile(r"\bhow many\s+(?:(?:fewer|more|additional|extra|total)\s+)?([A-Za-z][\w-]*)", re.I)
+
+
+def missing_quantities(papers: list[StoredPaper], question: str) -> list[str]:
+    """Quantities the question asks for ("how many GPUs") that none of the papers states."""
+    missing = []
+    for m in _HOW_MANY.finditer(question):
+        asked = m.group(1)
+        stem = query_terms(asked)
+        if not stem:
+            continue
+        found = any(any(c.isdigit() for c in s) and stem[0] in query_terms(s)
+                    for sp in papers for s in [sp.paper.title, *sp.sentence_texts()])
+        if not found:
+            missing.append(asked)
+    return missing
 
 
 def relevance(index: Index, question: str, hits: list[Hit]) -> float:
@@ -370,14 +405,15 @@ class Answerer:
         papers = [sp for h in result.hits if (sp := self.index.get(h.paper_id)) is not None]
         score = relevance(self.index, question, result.hits)
         model_name = self.model.name if self.model else EXTRACTIVE
-        unknown = unknown_names(self.index, question)
+        chosen = {h.paper_id for h in choose_papers(question, result.hits)}
+        unknown = unknown_names(self.index, question) or missing_quantities(
+            [sp for sp in papers if sp.paper.paper_id in chosen], question)
         if not papers or score < self.threshold or unknown:
             return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, timings_ms=timings,
                           context=papers, relevance=score)
         t = time.perf_counter()
         usage = Usage()
         if self.model is None:
-            chosen = {h.paper_id for h in choose_papers(question, result.hits)}
             top = result.hits[0].score or 1.0
             prior = [h.score / top if h.paper_id in chosen else 0.0 for h in result.hits[: len(papers)]]
             keep = [i for i, h in enumerate(result.hits[: len(papers)]) if h.paper_id in chosen]
