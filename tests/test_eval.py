@@ -103,13 +103,82 @@ def test_min_faithfulness_fails_the_run(readonly_bundled: Path, small_dataset: P
 
 def test_json_output_and_judge_agreement(readonly_bundled: Path, small_dataset: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--labels FILE measures that one file only."""
     code = main(["eval", str(small_dataset), "--out", str(tmp_path / "r"), "--judge-agreement", "--json",
                  "--no-chart", "--labels", str(REPO / "evals" / "judge_labels.yaml")])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judge"] == "offline" and data["passed"] is True
-    assert data["judge_agreement"]["accuracy"] == round(51 / 52, 4)
+    assert list(data["judge_agreement"]) == ["calibration"]
+    assert data["judge_agreement"]["calibration"]["accuracy"] == round(51 / 52, 4)
+    assert data["judge_agreement"]["calibration"]["set"] == "calibration"
     assert set(data["reports"]) >= {"json", "md", "latest_json", "latest_md"}
+
+
+def _label_dir(tmp_path: Path, heldout: bool) -> Path:
+    """A one-case dataset beside the first rows of the real calibration (and held-out) label files."""
+    d = tmp_path / "evals"
+    d.mkdir()
+    (d / "one.yaml").write_text(yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8")
+    files = {"judge_labels.yaml": (0, 2, 30)}  # label rows 1-2 are supported, row 31 is not
+    if heldout:
+        files["judge_labels_heldout.yaml"] = (0, 1, 2, 45, 50)  # rows 1-3 supported, 46 and 51 not
+    for name, picks in files.items():
+        rows = yaml.safe_load((REPO / "evals" / name).read_text("utf-8"))
+        (d / name).write_text(yaml.safe_dump([rows[i] for i in picks], sort_keys=False), encoding="utf-8")
+    return d
+
+
+def test_judge_agreement_reports_calibration_and_heldout_separately(readonly_bundled: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    d = _label_dir(tmp_path, heldout=True)
+    out = tmp_path / "reports"
+    assert main(["eval", str(d / "one.yaml"), "--out", str(out), "--judge-agreement", "--no-chart"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "latest-offline.json").read_text("utf-8"))
+    agreement = report["judge_agreement"]
+    assert list(agreement) == ["calibration", "held_out"]
+    calibration, heldout = agreement["calibration"], agreement["held_out"]
+    assert (calibration["n"], heldout["n"]) == (3, 5)
+    assert Path(calibration["labels"]) == d / "judge_labels.yaml"
+    assert Path(heldout["labels"]) == d / "judge_labels_heldout.yaml"
+    assert (calibration["set"], heldout["set"]) == ("calibration", "held_out")
+    for a, (n_supported, n_unsupported) in ((calibration, (2, 1)), (heldout, (3, 2))):  # each set's own labels
+        c = a["confusion"]
+        assert c["supported_as_supported"] + c["supported_as_unsupported"] == n_supported
+        assert c["unsupported_as_unsupported"] + c["unsupported_as_supported"] == n_unsupported
+        assert a["accuracy"] == round((c["unsupported_as_unsupported"] + c["supported_as_supported"]) / a["n"], 4)
+    # the printed summary and the Markdown name both sets, calibration first
+    lines = [line.strip() for line in printed.splitlines()]
+    cal_line = next(i for i, line in enumerate(lines) if line.startswith("calibration (judge_labels.yaml, 3 labels)"))
+    held_line = next(i for i, line in enumerate(lines)
+                     if line.startswith("held-out (judge_labels_heldout.yaml, 5 labels)"))
+    assert cal_line < held_line
+    assert f"accuracy {heldout['accuracy']:.3f}" in lines[held_line]
+    md = (out / "latest-offline.md").read_text("utf-8")
+    assert md.index("### calibration: judge_labels.yaml") < md.index("### held-out: judge_labels_heldout.yaml")
+    assert "on 3 labelled sentences" in md and "on 5 labelled sentences" in md
+
+
+def test_judge_agreement_without_a_heldout_file_reports_calibration_only(readonly_bundled: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    d = _label_dir(tmp_path, heldout=False)
+    assert main(["eval", str(d / "one.yaml"), "--out", str(tmp_path / "r"), "--judge-agreement", "--no-chart",
+                 "--json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
+    assert list(agreement) == ["calibration"] and agreement["calibration"]["n"] == 3
+
+
+def test_markdown_of_a_report_with_the_old_single_agreement() -> None:
+    """Reports written before the held-out set hold one agreement dict: still rendered."""
+    report = {"dataset": "d.yaml", "judge": "offline", "answer_model": "extractive", "created": "2026",
+              "seconds": 1.0, "n_cases": 0, "metrics": {},
+              "judge_agreement": {"judge": "offline", "n": 2, "accuracy": 0.5, "precision_unsupported": 1.0,
+                                  "recall_unsupported": 0.5, "labels": "evals/judge_labels.yaml", "errors": [],
+                                  "confusion": {"unsupported_as_unsupported": 1, "supported_as_unsupported": 0,
+                                                "unsupported_as_supported": 1, "supported_as_supported": 0}}}
+    md = to_markdown(report)
+    assert "### labels: judge_labels.yaml" in md and "offline on 2 labelled sentences: accuracy 0.500" in md
 
 
 def _report(tmp_path: Path, name: str, faithfulness: float, judge: str = "offline") -> Path:

@@ -27,9 +27,12 @@ EXIT_BELOW_THRESHOLD = 1
 @click.option("--min-faithfulness", type=float, default=None,
               help="Exit with code 1 when overall faithfulness is below this value (reports are still written).")
 @click.option("--judge-agreement", is_flag=True,
-              help="Also measure the judge against the hand labels (evals/judge_labels.yaml).")
+              help="Also measure the judge against the hand labels, separately on the calibration set "
+                   "(judge_labels.yaml, which the offline judge's thresholds were fitted on) and the held-out "
+                   "set (judge_labels_heldout.yaml, when it sits beside it).")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Hand-labelled sentences for --judge-agreement [default: judge_labels.yaml next to the dataset].")
+              help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml and "
+                   "judge_labels_heldout.yaml next to the dataset].")
 @click.option("--no-chart", is_flag=True, help="Do not draw the PNG bar chart.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-kind metrics (and report paths) as JSON.")
 @click.pass_obj
@@ -54,7 +57,7 @@ def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_u
         _print_compare(*compare_paths, as_json=as_json)
         return
     from .answer import Answerer
-    from .evaluate import default_dataset, default_labels, load_dataset, run_agreement, run_eval
+    from .evaluate import default_dataset, default_label_sets, load_dataset, run_agreements, run_eval
     from .judge import LLMJudge, OfflineJudge
     from .report import write_reports
 
@@ -77,8 +80,8 @@ def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_u
         run = run_eval(index, cases, Answerer(index, answer_model), judge,
                        progress=lambda done, total: progress("cases", done, total), dataset=str(dataset))
         if judge_agreement:
-            run.agreement = run_agreement(index, judge, labels or default_labels(dataset),
-                                          progress=lambda done, total: progress("labels", done, total))
+            run.agreement = run_agreements(index, judge, [labels] if labels else default_label_sets(dataset),
+                                           progress=lambda name, done, total: progress(name, done, total))
     report = run.to_json()
     paths = write_reports(report, out or dataset.parent / "reports", chart=not no_chart)
     faithfulness = run.faithfulness
@@ -101,7 +104,7 @@ def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_u
 def _print_table(console: Any, report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from .report import metrics_rows
+    from .report import agreement_line, agreement_sets, metrics_rows
 
     header, rows = metrics_rows(report)
     title = (f"citecraft eval — judge: {report['judge']} — answers: {report['answer_model']} — "
@@ -112,11 +115,12 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    agreement = report.get("judge_agreement")
-    if agreement:
-        console.print(f"judge agreement ({agreement['judge']}, {agreement['n']} labels): accuracy "
-                      f"{agreement['accuracy']:.3f}, unsupported precision {agreement['precision_unsupported']:.3f}, "
-                      f"recall {agreement['recall_unsupported']:.3f}")
+    sets = agreement_sets(report)
+    if sets:
+        console.print(f"judge agreement with hand labels ({sets[0][1]['judge']}; thresholds are fitted on the "
+                      "calibration set, the held-out set was never used for tuning):", highlight=False)
+        for name, agreement in sets:
+            console.print(f"  {agreement_line(name, agreement)}", highlight=False)
 
 
 def _print_compare(a: Path, b: Path, as_json: bool) -> None:

@@ -288,6 +288,22 @@ def run_eval(index: Any, cases: list[Case], answerer: Any, judge: Any, progress:
                    time.perf_counter() - started, topic_engine="summarize" if summarize else "ask")
 
 
+CALIBRATION_LABELS = "judge_labels.yaml"
+HELDOUT_LABELS = "judge_labels_heldout.yaml"
+# what each set of hand labels is for: the offline judge's thresholds were fitted on the calibration set,
+# so its agreement there is optimistic; the held-out set was never used for tuning
+LABEL_SETS = {
+    "calibration": "the offline judge's thresholds were fitted on these labels (optimistic)",
+    "held_out": "labels never used for tuning or calibration",
+    "labels": "a label file given with --labels",
+}
+
+
+def label_set_name(path: Path) -> str:
+    """'calibration' for judge_labels.yaml, 'held_out' for judge_labels_heldout.yaml, else 'labels'."""
+    return {CALIBRATION_LABELS: "calibration", HELDOUT_LABELS: "held_out"}.get(path.name, "labels")
+
+
 def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress | None = None) -> dict[str, Any]:
     """Agreement of a judge with the hand labels (accuracy; precision/recall of 'unsupported')."""
     from .errors import InputError
@@ -299,12 +315,37 @@ def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress 
         raise InputError(f"{labels_path}: cited papers not in the index: {', '.join(missing[:3])}",
                          "judge labels refer to the bundled corpus")
     agreement = judge_agreement(judge, rows, lambda pid: paper_evidence(index.get(pid)), progress)
-    return {**agreement.to_json(), "labels": str(labels_path)}
+    name = label_set_name(labels_path)
+    return {"set": name, "about": LABEL_SETS[name], **agreement.to_json(), "labels": str(labels_path)}
+
+
+def run_agreements(index: Any, judge: Any, label_paths: list[Path],
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Agreement on each label file, keyed by set name ('calibration', 'held_out'; 'labels' for others)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in label_paths:
+        name = label_set_name(path)
+        key = name if name not in out else f"{name}_{len(out) + 1}"
+
+        def step(done: int, total: int, stage: str = name) -> None:
+            if progress:
+                progress(stage, done, total)
+
+        out[key] = run_agreement(index, judge, path, step)
+    return out
 
 
 def default_labels(dataset: Path | None = None) -> Path:
-    for candidate in ([dataset.parent / "judge_labels.yaml"] if dataset else []) + [
-            default_dataset().parent / "judge_labels.yaml"]:
+    """The calibration labels: judge_labels.yaml next to the dataset, else next to the default dataset."""
+    for candidate in ([dataset.parent / CALIBRATION_LABELS] if dataset else []) + [
+            default_dataset().parent / CALIBRATION_LABELS]:
         if candidate.exists():
             return candidate
     raise InputError("no judge labels found", "expected evals/judge_labels.yaml")
+
+
+def default_label_sets(dataset: Path | None = None) -> list[Path]:
+    """The calibration labels, then the held-out labels when judge_labels_heldout.yaml sits beside them."""
+    calibration = default_labels(dataset)
+    heldout = calibration.parent / HELDOUT_LABELS
+    return [calibration, heldout] if heldout.exists() else [calibration]

@@ -8,7 +8,9 @@ Two judges share one interface (`supports(claim, evidence) -> bool`, `claims(tex
   in the evidence, specific names (acronyms, CamelCase, letter-digit names, capitalised
   names) must occur in it, and negations, antonyms and absolute words ("all",
   "completely", "proves") the evidence does not use make a claim unsupported.
-  Thresholds are calibrated on evals/judge_labels.yaml (see `CALIBRATION`).
+  Thresholds are calibrated on evals/judge_labels.yaml (see `CALIBRATION`); its agreement
+  on those labels is therefore optimistic. evals/judge_labels_heldout.yaml measures it on
+  labels it was not fitted to, and must never be used to fit it.
 * `LLMJudge` ("llm:<model>"): a chat model with prompts/judge_claims.md (claim
   extraction) and prompts/judge_support.md (verdicts); replies are parsed strictly.
 

@@ -50,6 +50,34 @@ def metrics_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["metric", *kinds], rows
 
 
+SET_TITLES = {"calibration": "calibration", "held_out": "held-out", "labels": "labels"}
+
+
+def set_title(name: str) -> str:
+    """'held_out' -> 'held-out' (a name the report does not know is shown with spaces)."""
+    return SET_TITLES.get(name, name.replace("_", " "))
+
+
+def agreement_sets(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The judge-agreement results of a report per label set (calibration first, then held-out).
+
+    Reports written before there were two sets hold one agreement dict; it is shown as 'labels'."""
+    agreement = report.get("judge_agreement")
+    if not agreement:
+        return []
+    if "accuracy" in agreement:
+        return [("labels", agreement)]
+    order = list(SET_TITLES)
+    return sorted(agreement.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+
+
+def agreement_line(name: str, agreement: dict[str, Any]) -> str:
+    """One line per label set for the printed summary."""
+    return (f"{set_title(name)} ({Path(agreement.get('labels', '')).name or '?'}, {agreement['n']} labels): "
+            f"accuracy {agreement['accuracy']:.3f}, unsupported precision "
+            f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f}")
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -68,18 +96,23 @@ def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
     if helps:
         out += ["Metrics (means over the cases that have them):", ""]
         out += [f"- `{m}`: {h}" for m, h in helps.items()] + [""]
-    agreement = report.get("judge_agreement")
-    if agreement:
-        c = agreement["confusion"]
+    sets = agreement_sets(report)
+    if sets:
         out += ["## Judge agreement with hand labels", "",
-                f"{agreement['judge']} on {agreement['n']} labelled sentences: accuracy "
-                f"{agreement['accuracy']:.3f}; 'unsupported' precision {agreement['precision_unsupported']:.3f}, "
-                f"recall {agreement['recall_unsupported']:.3f} (unsupported→unsupported "
-                f"{c['unsupported_as_unsupported']}, supported→unsupported {c['supported_as_unsupported']}, "
-                f"unsupported→supported {c['unsupported_as_supported']}, supported→supported "
-                f"{c['supported_as_supported']}).", ""]
-        out += [f"- disagrees on {e['id']} ({e['label']}): {e['sentence']}" for e in agreement.get("errors", [])]
-        out.append("")
+                "'unsupported' is the positive class. The offline judge's thresholds were fitted on the "
+                "calibration labels, so its agreement there is optimistic; the held-out labels were never used "
+                "for tuning.", ""]
+        for name, agreement in sets:
+            c = agreement["confusion"]
+            out += [f"### {set_title(name)}: {Path(agreement.get('labels', '')).name or '?'}", "",
+                    f"{agreement['judge']} on {agreement['n']} labelled sentences: accuracy "
+                    f"{agreement['accuracy']:.3f}; 'unsupported' precision "
+                    f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f} "
+                    f"(unsupported→unsupported {c['unsupported_as_unsupported']}, supported→unsupported "
+                    f"{c['supported_as_unsupported']}, unsupported→supported {c['unsupported_as_supported']}, "
+                    f"supported→supported {c['supported_as_supported']}).", ""]
+            out += [f"- disagrees on {e['id']} ({e['label']}): {e['sentence']}" for e in agreement.get("errors", [])]
+            out.append("")
     cases = report.get("cases") or []
     misses = [c for c in cases if c["kind"] == "unanswerable" and not c["scores"].get("abstention")]
     wrong_abstain = [c for c in cases if c["kind"] != "unanswerable" and c["scores"].get("answered") == 0.0]
