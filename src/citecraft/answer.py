@@ -353,23 +353,38 @@ def choose_papers(question: str, ranked: list[Ranked]) -> list[Hit]:
 # ---- the extractive engine --------------------------------------------------------------------
 
 
-_FIRST_PERSON = [(re.compile(r"^We\b"), "The authors"), (re.compile(r"^Our\b"), "Their"),
-                 (re.compile(r"^In this (paper|work|study), we\b", re.I), "In this work, the authors"),
-                 (re.compile(r"^Here,? we\b"), "The authors")]
-
-
-_OUR = [(re.compile(r"\bour\b"), "their"), (re.compile(r"\bwe\b"), "they"), (re.compile(r"\bus\b"), "them")]
+_WE = re.compile(r"\b(?:[Ww]e|[Oo]ur|[Oo]urs|us|ourselves)\b")
+_THEIR = {"we": "they", "our": "their", "ours": "theirs", "us": "them", "ourselves": "themselves"}
 
 
 def third_person(sentence: str) -> str:
-    """'We propose' reads wrong next to other papers: 'The authors propose'."""
-    before = sentence
-    for pattern, repl in _FIRST_PERSON:
-        sentence = pattern.sub(repl, sentence, count=1)
-    if sentence != before:
-        for pattern, repl in _OUR:
-            sentence = pattern.sub(repl, sentence)
-    return sentence
+    """'We propose' reads wrong next to other papers: 'The authors propose'.
+
+    The first 'we' becomes 'the authors' and later ones 'they'; 'our' becomes 'their'.
+    """
+    sentence = re.sub(r"^In this (?:paper|work|study), we\b", "In this work, the authors", sentence, flags=re.I)
+    sentence = re.sub(r"^Here,? we\b", "The authors", sentence)
+    named = "the authors" in sentence.lower()
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal named
+        word = m.group(0)
+        if word.lower() == "we" and not named:
+            named = True
+            out = "the authors"
+        elif word.lower() == "our" and not named:
+            named = True
+            out = "the authors'"
+        else:
+            out = _THEIR[word.lower()]
+        return out[0].upper() + out[1:] if m.start() == 0 else out
+
+    return _WE.sub(repl, sentence)
+
+
+# Sentences that are not findings: where the code is, links.
+BOILERPLATE = re.compile(r"https?://|\bgithub\b|\b(?:code|models?|data(?:set)?s?|weights)\b[^.]{0,60}"
+                          r"\b(?:is|are|will be) (?:publicly |freely |made )*(?:available|released)", re.I)
 
 
 def short_title(title: str) -> str:
@@ -417,7 +432,7 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
         i, j, s = items[idx]
         if len(picked) >= max_sentences or scores[idx] < min_ratio * top:
             break
-        if per.get(i, 0) >= per_paper or s.rstrip().endswith("?"):
+        if per.get(i, 0) >= per_paper or s.rstrip().endswith("?") or BOILERPLATE.search(s):
             continue
         if any(float(vectors[idx] @ vectors[k]) > 0.9 for k in chosen_rows):
             continue  # says what a chosen sentence already says

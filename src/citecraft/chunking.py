@@ -9,7 +9,7 @@ from functools import lru_cache
 from .papers import Paper
 
 ENCODING = "cl100k_base"
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|\b[A-Z]\.)\s*$")
+_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|(?<![\w-])[A-Z]\.)\s*$")  # "J. Smith", not "Swin-B."
 
 
 @dataclass(frozen=True)

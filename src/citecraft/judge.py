@@ -172,7 +172,7 @@ def sentence_claims(answer: str) -> list[str]:
 
 
 # lines that make no claim about a paper: headings, and a topic summary's "Found 7 papers on X."
-_META = re.compile(r"^\s*(?:#|Found \d+ papers? on\b|No papers in the collection\b)")
+_META = re.compile(r"^\s*(?:#|Found \d+ papers?\b|No papers in the collection\b)")
 
 
 def is_claim(sentence: str) -> bool:
