@@ -203,19 +203,21 @@ _DEMONYMS = {"african", "american", "arabic", "asian", "british", "chinese", "en
 
 
 def _mentioned(corpus: str, phrase: str) -> bool:
+    """`phrase` occurs in `corpus` (lowercased) as whole words; "RNNs" also counts when "RNN" does."""
     pattern = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", phrase.lower()))
+    if re.search(r"[A-Z0-9]s$", phrase):
+        pattern += "?"
     return re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", corpus) is not None
 
 
-def unknown_names(index: Index, question: str) -> list[str]:
-    """Specific names in the question that no paper mentions.
+def unmentioned_names(question: str, text: str) -> list[str]:
+    """The question's specific names that `text` (lowercased) does not mention.
 
     Acronyms, CamelCase and letter-digit mixes ("HumanEval", "Mamba-2.8B") and
-    capitalised names in mid-sentence ("the Uniform Bar Exam"): asking about a
-    benchmark, model or thing the collection never mentions is the clearest sign
-    that it does not cover the question.
+    capitalised names in mid-sentence ("the Uniform Bar Exam"): a question about a
+    benchmark, model or thing that none of the retrieved papers mentions is not
+    covered by them.
     """
-    corpus = index.corpus_text()
 
     def specific(token: str) -> bool:
         upper_inside = any(c.isupper() for c in token[1:])
@@ -225,14 +227,14 @@ def unknown_names(index: Index, question: str) -> list[str]:
     names = []
     for token in _SPECIFIC.findall(question):
         parts = [p for p in re.split(r"-", token) if specific(p)]
-        if specific(token) and not _mentioned(corpus, token) and (not parts or not all(_mentioned(corpus, p) for p in parts)):
+        if specific(token) and not _mentioned(text, token) and (not parts or not all(_mentioned(text, p) for p in parts)):
             names.append(token)
     for m in _PROPER.finditer(question):
         before = question[: m.start()].rstrip()
         if not before or before[-1] in ".?!:;\"'(":
             continue  # capitalised because it starts a sentence
         words = [w for w in re.split(r"[ -]+", m.group(0)) if w.lower() not in _DEMONYMS]
-        if words and not _mentioned(corpus, " ".join(words)):
+        if words and not _mentioned(text, " ".join(words)):
             names.append(" ".join(words))
     return names
 
@@ -483,8 +485,9 @@ class Answerer:
         model_name = self.model.name if self.model else EXTRACTIVE
         ranked = rerank(self.index, question, result.hits)
         chosen = {h.paper_id for h in choose_papers(question, ranked)}
-        unknown = unknown_names(self.index, question) or missing_quantities(
-            [sp for sp in papers if sp.paper.paper_id in chosen], question)
+        # a specific name no retrieved paper mentions, or a count none of the chosen papers states
+        unknown = unmentioned_names(question, "\n".join(sp.paper.text.lower() for sp in papers)) or \
+            missing_quantities([sp for sp in papers if sp.paper.paper_id in chosen], question)
         if not papers or score < self.threshold or unknown:
             return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, timings_ms=timings,
                           context=papers, relevance=score)
