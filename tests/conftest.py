@@ -73,12 +73,19 @@ def readonly_bundled(bundled_home: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return bundled_home
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Run `citecraft` in a subprocess (a real process: exit codes, stdout and stderr as a user sees them)."""
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> tuple[int, str, str]:
+    """Run `citecraft` in a subprocess (a real process: exit codes, stdout and stderr as a user sees them).
+
+    stdin is empty unless `input` is given (then it is piped in: not a terminal).
+    """
     import subprocess
     import sys
 
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "citecraft.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=300, stdin=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "citecraft.cli", *args]
+    if input is None:
+        proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300,
+                              stdin=subprocess.DEVNULL)
+    else:
+        proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300, input=input)
     return proc.returncode, proc.stdout, proc.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .answer import Answer, Answerer
+from .errors import ConfigError
 from .index import Index
 from .models import ChatModel
 from .prompts import load_prompt
@@ -38,13 +39,21 @@ class ChatSession:
         self.index = index
         self.model = model
         self.answerer = Answerer(index, model)
+        if not name or name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
+            raise ConfigError(f"session name {name!r} is not a plain name",
+                              "use letters, digits, '-' or '_', without '/' or a leading '.'")
         self.path = (directory or index.settings.home / "chats") / f"{name}.json"
         self.turns: list[Turn] = []
+        self.warnings: list[str] = []  # for the user: e.g. a damaged history that was set aside
         if self.path.exists():
             try:
-                self.turns = [Turn(**t) for t in json.loads(self.path.read_text("utf-8"))]
+                self.turns = _load_turns(self.path)
             except (ValueError, TypeError):
-                self.turns = []  # a damaged history starts over rather than blocking the chat
+                # nothing is lost: keep the damaged file next to it, and start over
+                backup = _free_path(self.path.with_name(self.path.name + ".bad"))
+                self.path.replace(backup)
+                self.warnings.append(f"chat history {self.path} is damaged; moved it to {backup} "
+                                     "and started a new conversation")
 
     def reset(self) -> None:
         self.turns = []
@@ -78,6 +87,26 @@ class ChatSession:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps([t.__dict__ for t in self.turns], ensure_ascii=False, indent=1), "utf-8")
         tmp.replace(self.path)
+
+
+def _load_turns(path: Path) -> list[Turn]:
+    """The saved turns; ValueError / TypeError when the file is not a history this version wrote."""
+    turns = [Turn(**t) for t in json.loads(path.read_text("utf-8"))]
+    for t in turns:
+        if not all(isinstance(v, str) for v in (t.question, t.standalone, t.answer, t.kind)) or not (
+                isinstance(t.citations, list) and all(isinstance(c, dict) and "title" in c for c in t.citations)):
+            raise TypeError("malformed turn")
+    return turns
+
+
+def _free_path(path: Path) -> Path:
+    """`path`, or `path.1`, `path.2`, ... : the first that does not exist (an earlier backup is never overwritten)."""
+    n = 0
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
 
 
 def rewrite_offline(question: str, last: Turn, index: Index, topical: Turn | None = None) -> str:

@@ -320,7 +320,7 @@ def ask(app: App, question: str, model: str | None, base_url: str | None, since:
 @model_options
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (topic, summary, papers, groups, citations).")
-@click.option("--bib", type=click.Path(path_type=Path), help="Write the papers found as BibTeX to FILE.")
+@click.option("--bib", type=click.Path(path_type=Path), help="Write the cited papers as BibTeX to FILE.")
 @click.pass_obj
 def summarize(app: App, topic: str, model: str | None, base_url: str | None, since: str | None, until: str | None,
               min_authors: int | None, max_authors: int | None, as_json: bool, bib: Path | None) -> None:
@@ -339,7 +339,7 @@ def summarize(app: App, topic: str, model: str | None, base_url: str | None, sin
     else:
         click.echo(result.to_markdown())
     if bib:
-        _write_bib(bib, [sp.paper.paper_id for sp in result.papers], app.index)
+        _write_bib(bib, [c.paper_id for c in result.citations], app.index)
 
 
 @cli.command()
@@ -355,6 +355,11 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
     from .chat import ChatSession
 
     convo = ChatSession(app.ensure_index(), _chat_model(app, model, base_url), name=session)
+    if convo.warnings:
+        from rich.markup import escape
+
+        for warning in convo.warnings:
+            _err_console().print(f"[yellow]warning:[/yellow] {escape(warning)}", markup=True, soft_wrap=True)
     click.echo(f"citecraft chat ({len(app.index.papers())} papers; /sources, /reset, /quit)")
     while True:
         try:
