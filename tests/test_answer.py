@@ -99,6 +99,61 @@ def test_question_naming_an_unknown_benchmark_abstains(index: Index) -> None:
     assert answer.citations == []
 
 
+@pytest.mark.parametrize("question", [
+    # a proper name in mid-sentence that no paper mentions
+    "Which paper in the corpus reports GPT-4's score on the Uniform Bar Exam?",
+    # every name is in the collection, but no retrieved paper mentions LoRA together with the rest
+    "How does the choice of LoRA rank affect catastrophic forgetting when fine-tuning Llama-2 on medical data?",
+    # the Yi paper is in the collection; what it never states is a number of GPUs
+    "How many GPUs and how many GPU-hours were used to pretrain Yi-34B?",
+])
+def test_near_miss_questions_abstain(index: Index, question: str) -> None:
+    answer = Answerer(index).ask(question)
+    assert answer.abstained is True, answer.answer
+    assert answer.citations == []
+
+
+@pytest.mark.parametrize(("question", "title"), [
+    # a demonym is not a name: "ancient Greek philosophy" must not make it abstain
+    ("Which position paper argues that as image and text networks get bigger, their notions of which data points "
+     "are close together grow more similar, heading toward one common picture of the world, with a nod to ancient "
+     "Greek philosophy?", "The Platonic Representation Hypothesis"),
+    # "how many" answered by a number in the chosen paper
+    ("How many pretraining tokens were used for the Yi models?", "Yi: Open Foundation Models by 01.AI"),
+])
+def test_answerable_questions_with_names_and_counts_are_answered(index: Index, question: str, title: str) -> None:
+    answer = Answerer(index).ask(question)
+    assert answer.abstained is False
+    assert [c.title for c in answer.citations] == [title]
+
+
+def test_a_paper_named_by_its_whole_title_is_the_only_one_cited(index: Index) -> None:
+    # "Neural Architecture Search: Insights from 1000 Papers" is also named by its short name; the longer name wins
+    answer = Answerer(index).ask("What CIFAR-10 test error and Penn Treebank perplexity does Neural Architecture "
+                                 "Search with Reinforcement Learning achieve?")
+    assert [c.title for c in answer.citations] == ["Neural Architecture Search with Reinforcement Learning"]
+    assert "3.65" in answer.answer
+
+
+def test_which_paper_question_is_answered_from_the_best_matching_sentence(index: Index) -> None:
+    # the fused score ranks another paper first; its best sentence makes the right one win
+    answer = Answerer(index).ask("Is there a paper that uses a deep convnet's internal features to separate what a "
+                                 "photo depicts from the look of an artwork, and then merge the two into new pictures?")
+    assert [c.title for c in answer.citations] == ["A Neural Algorithm of Artistic Style"]
+
+
+def test_extractive_sentences_are_in_the_third_person_and_skip_boilerplate() -> None:
+    from citecraft.answer import BOILERPLATE, third_person
+
+    assert third_person("Specifically, we combined our earlier work with theirs.") == \
+        "Specifically, the authors combined their earlier work with theirs."
+    assert third_person("We show that we can.") == "The authors show that they can."
+    assert third_person("Our results hold in the US.") == "The authors' results hold in the US."
+    assert BOILERPLATE.search("The code is available at: https://github.com/x/y")
+    assert BOILERPLATE.search("Code and models are publicly available.")
+    assert BOILERPLATE.search("An MS-MLP with 85 million parameters achieves 83.8% top-1 accuracy on ImageNet-1K.") is None
+
+
 def test_since_filter_only_cites_papers_dated_on_or_after(index: Index) -> None:
     cutoff = date(2024, 1, 1)
 
@@ -199,3 +254,12 @@ def test_validate_removes_an_out_of_range_range_marker(five: list[StoredPaper]) 
     assert "[7-9]" not in cleaned
     assert removed and {r["n"] for r in removed} <= {7, 8, 9}
     assert citations == []
+
+
+def test_brackets_quoted_from_an_abstract_are_not_citations(index: Index) -> None:
+    # the abstract says "slope-restricted on [0,1]": an interval, not a citation of paper 0 or 1
+    answer = Answerer(index).ask("Which activation functions are slope-restricted in the quadratic constraints paper?")
+    assert not answer.abstained
+    assert "[0,1]" in answer.answer
+    assert answer.removed_citations == []
+    assert all(c.n >= 1 for c in answer.citations)

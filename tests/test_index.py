@@ -291,3 +291,14 @@ def test_killed_ingest_is_repaired(fault: str, indexed: Path, tmp_path: Path) ->
     code, out, err = run_cli("ingest", str(update))
     assert (code, out) == (0, "5 records read; index unchanged: 5 papers already up to date.\n"), err
     assert snapshot(indexed, chroma=False) == before
+
+
+def test_a_letter_after_a_hyphen_is_not_an_initial() -> None:
+    from citecraft.chunking import sentence_spans
+
+    text = ("Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B. The code is available online. "
+            "The method was proposed by J. Smith and colleagues.")
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert sentences == ["Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B.",
+                         "The code is available online.",
+                         "The method was proposed by J. Smith and colleagues."]

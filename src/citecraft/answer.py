@@ -146,8 +146,8 @@ def validate(text: str, papers: list[StoredPaper]) -> tuple[str, list[Citation],
                  best_quote(papers[n - 1], " ".join(claims)))
         for n, claims in sorted(used.items(), key=lambda kv: cleaned.find(f"[{kv[0]}]"))
     ]
-    uncited = [s for s in split_sentences(cleaned) if _is_claim(s) and not MARKER.search(s)]
-    return cleaned, citations, removed, uncited
+    uncited = [unquote(s) for s in split_sentences(cleaned) if _is_claim(s) and not MARKER.search(s)]
+    return unquote(cleaned), citations, removed, uncited
 
 
 def _sentence_around(text: str, pos: int) -> str:
@@ -394,8 +394,19 @@ def short_title(title: str) -> str:
     return head if ":" in title and len(head) <= 40 else (title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…")
 
 
+# Brackets quoted from an abstract ("slope-restricted on [0,1]") are not citation markers: cite() swaps
+# them for private-use characters that validate() turns back once the markers are checked.
+_QUOTED_BRACKETS = str.maketrans("[]", "\ue000\ue001")
+_UNQUOTE = str.maketrans("\ue000\ue001", "[]")
+
+
+def unquote(text: str) -> str:
+    return text.translate(_UNQUOTE)
+
+
 def cite(sentence: str, n: int) -> str:
-    sentence = sentence.rstrip()
+    """A sentence quoted from paper [n], with its citation before the final stop."""
+    sentence = sentence.rstrip().translate(_QUOTED_BRACKETS)
     if sentence and sentence[-1] in ".!?":
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
     return f"{sentence} [{n}]."
@@ -409,6 +420,12 @@ class Picked:
     score: float
 
 
+# Questions whose answer is a figure: sentences stating numbers are preferred.
+_QUANTITY = re.compile(r"\bhow (?:much|many|large|big|fast|long)\b|\bby how\b|\bwhat\b[^?,;]{0,40}?\b(?:scores?|accurac"
+                       r"(?:y|ies)|errors?|perplexit(?:y|ies)|speed-?ups?|rates?|sizes?|bitrates?|latency|throughput|"
+                       r"gains?|improvements?|reductions?|percentage)\b", re.I)
+
+
 def select_sentences(index: Index, question: str, papers: list[StoredPaper], prior: list[float],
                      max_sentences: int = 6, per_paper: int = 2, min_ratio: float = 0.5) -> list[Picked]:
     """Query-focused, non-redundant sentence selection (maximal marginal relevance)."""
@@ -416,15 +433,21 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
     items = [(i, j, s) for i, sp in enumerate(papers) for j, s in enumerate(sp.sentence_texts())]
     if not items:
         return []
+    # the words that name a paper say which paper, not what to quote from it
+    for sp in papers:
+        if name := name_in(question, sp.paper.title):
+            question = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", question, flags=re.I)
     vectors = embedder.embed([s for _, _, s in items])
     q = embedder.embed([question])[0]
     dense = vectors @ q
     q_terms = set(query_terms(question))
+    wants_numbers = _QUANTITY.search(question) is not None
     scores = []
     for (i, _, s), d in zip(items, dense, strict=True):
         terms = set(query_terms(s))
         lexical = len(q_terms & terms) / (len(q_terms) or 1)
-        scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i])
+        number = 0.1 if wants_numbers and re.search(r"\d", s) else 0.0
+        scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i] + number)
     order = np.argsort(-np.array(scores))
     picked: list[Picked] = []
     chosen_rows: list[int] = []  # rows of `vectors` already picked
