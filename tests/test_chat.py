@@ -308,3 +308,15 @@ def test_chat_with_a_model_rewrites_through_it(bundled: Path, srv: FakeOpenAI) -
     assert all(r["model"] == "fake-model" for r in srv.chat_requests)
     saved = json.loads((bundled / "chats" / "default.json").read_text("utf-8"))
     assert [t["standalone"] for t in saved] == [VIDEO_Q, "Which datasets does NeRV++ evaluate on?"]
+
+
+def test_an_ordinal_word_that_points_at_no_listed_paper_is_left_alone() -> None:
+    from citecraft.chat import Turn, rewrite_offline
+
+    last = Turn("q", "q", "a", [{"title": "Paper A"}, {"title": "Paper B"}, {"title": "Paper C"}])
+    question = "which paper first proposed pointer networks?"
+    assert rewrite_offline(question, last, index=None) == question  # type: ignore[arg-type]
+    assert rewrite_offline("how do the second and third compare?", last, index=None) == \
+        "Paper B and Paper C: how do these papers compare?"  # type: ignore[arg-type]
+    assert rewrite_offline("what does the last one propose?", last, index=None) == \
+        "Paper C: what does this paper propose?"  # type: ignore[arg-type]

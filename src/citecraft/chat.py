@@ -17,7 +17,9 @@ from .retrieve import query_terms
 
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "last": -1,
              "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
-_ORDINAL_RE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")(?:\s+(?:one|paper|papers|work))?\b", re.I)
+# "the second", "and third", ", 4th": an ordinal that points at a listed paper (not "which paper first proposed")
+_ORDINAL_RE = re.compile(r"(?:(?<=\bthe\s)|(?<=\band\s)|(?<=,\s))(" + "|".join(_ORDINALS)
+                         + r")(?:\s+(?:one|paper|papers|work))?\b", re.I)
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
 _PRONOUN = re.compile(r"\b(?:it|they|them|these|those|this paper|that paper|these papers|those papers)\b", re.I)
 
@@ -124,7 +126,7 @@ def rewrite_offline(question: str, last: Turn, index: Index, topical: Turn | Non
             picks.append(cited[n - 1 if n > 0 else n])
     if picks:
         span = re.compile(rf"\b(?:the\s+)?{_ORDINAL_RE.pattern}(?:\s*(?:,|and)\s*(?:the\s+)?{_ORDINAL_RE.pattern})*", re.I)
-        rest = span.sub("them", question, count=1)
+        rest = span.sub("these papers" if len(set(picks)) > 1 else "this paper", question, count=1)
         return f"{' and '.join(dict.fromkeys(picks))}: {' '.join(rest.split())}"
     about = _WHAT_ABOUT.match(question)
     if about:
