@@ -29,8 +29,10 @@ SWEEP = 60
 _LEAD = re.compile(
     r"^\s*(?:please\s+)?(?:summari[sz]e|list|find|show(?: me)?|give me|which|what are)\s+(?:all\s+|the\s+)?"
     r"(?:\w+\s+){0,3}?(?:papers|works|research|studies)\s+(?:on|about|regarding|covering|in)?\s*", re.I)
-_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work))\s+(?:propose|introduce|present|develop|show|demonstrate|"
-                           r"describe)\b", re.I)
+# "We propose X", "We take a step towards ... by introducing X", "This paper presents X".
+_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work|study))\b[^.;]{0,80}?\b(?:propos|introduc|present|develop|"
+                           r"design|build|show|demonstrat|describ)\w*", re.I)
+_FIRST_PERSON = re.compile(r"\b(?:we|our)\b", re.I)
 _STOP = set(["a", "an", "the", "of", "for", "and", "in", "on", "with", "to", "via", "by", "from", "using", "based", "into", "toward", "towards", "through", "is", "are", "be", "as", "at", "its", "their", "our", "we", "this", "that", "these", "those", "or", "not", "can", "than", "more", "most", "how", "what", "why", "when", "which", "new", "learning", "neural", "network", "networks", "model", "models", "deep", "paper", "approach", "method", "methods"])
 
 
@@ -132,11 +134,18 @@ def offline_cut(index: Index, topic: str, hits: list[Hit]) -> list[Hit]:
 
 
 def key_sentence(index: Index, sp: StoredPaper, topic_vector: np.ndarray) -> str:
-    """The sentence stating the paper's contribution, preferring the one closest to the topic."""
+    """The sentence stating the paper's contribution, preferring the one closest to the topic.
+
+    Contribution sentences ("we propose ...") and sentences naming the paper's method win
+    over an abstract's background opening.
+    """
     sentences = sp.sentence_texts()
     vectors = index.embedder().embed(sentences)
+    name = short_title(sp.paper.title).lower() if ":" in sp.paper.title else ""
     bonus = [0.3 * bool(_CONTRIBUTION.search(s)) - 0.2 * s.startswith(("Finally", "Additionally", "Furthermore"))
-             - 1.0 * bool(BOILERPLATE.search(s)) for s in sentences]
+             + 0.1 * bool(name and name in s.lower())  # names the paper's own method
+             - 0.15 * (j == 0 and len(sentences) > 2 and not _FIRST_PERSON.search(s))  # background opening
+             - 1.0 * bool(BOILERPLATE.search(s)) for j, s in enumerate(sentences)]
     scores = vectors @ topic_vector + np.array(bonus)
     return sentences[int(np.argmax(scores))]
 
