@@ -135,10 +135,25 @@ def test_citations_quote_each_papers_abstract(summary: Summary, index: Index) ->
 
 def test_group_label_takes_words_in_title_order(index: Index) -> None:
     # "JanusVLN: Decoupling Semantics and Spatiality with Dual Implicit Memory for Vision-Language Navigation":
-    # every word occurs once, so the label is the first two that qualify, whatever the hash seed
+    # without idf every title word weighs the same, so the label is the first two that qualify, whatever the
+    # hash seed; a name keeps its capitals
     janus = index.get("janusvln-decoupling-semantics-spatiality-6c8b345f")
     assert janus is not None
-    assert group_label([janus], TOPIC) == "Janusvln / decoupling"
+    assert group_label([janus], TOPIC) == "JanusVLN / decoupling"
+
+
+def test_group_label_names_what_the_group_shares_beyond_the_topic(index: Index) -> None:
+    from citecraft.answer import term_idf
+
+    codecs = [sp for sp in index.papers().values()
+              if re.search(r"codec", sp.paper.title, re.I) and "speech" in sp.paper.text.lower()]
+    assert len(codecs) >= 3
+    label = group_label(codecs, "neural speech codecs", term_idf(index))
+    assert "codec" not in label.lower() and "speech" not in label.lower()  # the topic's own words say nothing
+    words = label.lower().split(" / ")
+    assert len(words) == 2
+    for word in words:  # each word is shared by at least two of the papers
+        assert sum(word in sp.paper.text.lower() for sp in codecs) >= 2
 
 
 def test_since_restricts_the_papers(index: Index, summary: Summary) -> None:

@@ -175,22 +175,29 @@ def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bo
 
     With ``subject_only``, words about the request itself (papers, published, dates) are left out.
     """
-    retriever, _ = index.bm25()
     terms = [t for t in dict.fromkeys(query_terms(question))
              if not subject_only or (t not in _META and not t.isdigit())]
     if not terms:
         return 0.0
+    idf = term_idf(index)
+    paper_terms = set(query_terms(sp.paper.text))
+    total = sum(idf(t) for t in terms)
+    covered = sum(idf(t) for t in terms if t in paper_terms)
+    return covered / total if total else 0.0
+
+
+def term_idf(index: Index) -> Callable[[str], float]:
+    """BM25's idf of a (stemmed) term over the index; a term no paper contains weighs most."""
+    retriever, _ = index.bm25()
     vocab, indptr = retriever.vocab_dict, retriever.scores["indptr"]
     n_docs = retriever.scores["num_docs"]
-    paper_terms = set(query_terms(sp.paper.text))
-    total = covered = 0.0
-    for t in terms:
-        tid = vocab.get(t)
+
+    def idf(term: str) -> float:
+        tid = vocab.get(term)
         df = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
-        idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-        total += idf
-        covered += idf if t in paper_terms else 0.0
-    return covered / total if total else 0.0
+        return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+    return idf
 
 
 _SPECIFIC = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*\b")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .answer import BOILERPLATE, Citation, cite, short_title, term_coverage, third_person, validate
+from .answer import BOILERPLATE, Citation, cite, short_title, term_coverage, term_idf, third_person, validate
 from .errors import ModelError
 from .index import Index, StoredPaper
 from .models import EXTRACTIVE, ChatModel, Usage
 from .prompts import fence, load_prompt
-from .retrieve import Filters, Hit, Retriever
+from .retrieve import Filters, Hit, Retriever, query_terms
 
 # Calibrated on the 11 topic sweeps of evals/dataset.yaml (grid search; leave-one-out estimate in the README):
 # a candidate is on topic when its closeness to the sweep's leading papers, blended with its best sentence's
@@ -179,15 +180,35 @@ def group_papers(index: Index, papers: list[StoredPaper], topic: str, threshold:
     return groups
 
 
-def group_label(papers: list[StoredPaper], topic: str) -> str:
-    topic_words = set(re.findall(r"[a-z]+", topic.lower()))
+def group_label(papers: list[StoredPaper], topic: str, idf: Callable[[str], float] | None = None) -> str:
+    """Two words that the group's papers share and the topic does not say: the sub-theme.
+
+    Words are counted once per paper (title words count double), weighted by their
+    rarity in the collection (`idf`) when given, and taken in a fixed order so the
+    label is the same on every run.
+    """
+    topic_stems = set(query_terms(topic))
     counts: Counter[str] = Counter()
+    surface: dict[str, str] = {}
     for sp in papers:
-        # once per paper, in title order (not set order, which changes with the hash seed: labels must be stable)
-        words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.title))
-        counts.update(w for w in words if w not in _STOP and w not in topic_words and len(w) > 3)
-    common = [w for w, n in counts.most_common(3) if n > 1 or len(papers) == 1][:2]
-    return " / ".join(common).capitalize() if common else "Other"
+        title = dict.fromkeys(w for w in re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.title))
+        body = dict.fromkeys(w for w in re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.abstract))
+        seen: set[str] = set()
+        for weight, words in ((2, title), (1, body)):
+            for w in words:
+                stems = query_terms(w)
+                if len(w) <= 3 or w.lower() in _STOP or not stems or stems[0] in topic_stems or stems[0] in seen:
+                    continue
+                seen.add(stems[0])
+                counts[stems[0]] += weight
+                surface.setdefault(stems[0], w if w.isupper() or any(c.isupper() for c in w[1:]) else w.lower())
+    # shared by at least two papers (a title word counts double), rarer words first
+    shared = [t for t, n in counts.items() if n > 2 or len(papers) == 1]
+    common = [surface[t] for t in sorted(shared, key=lambda t: -counts[t] * (idf(t) if idf else 1.0))[:2]]
+    if not common:
+        return "Other"
+    label = " / ".join(common)
+    return label[0].upper() + label[1:]
 
 
 def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
@@ -206,6 +227,7 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
                        model=model_name, usage=usage, timings_ms=timings)
     t = time.perf_counter()
     groups = group_papers(index, papers, topic)
+    idf = term_idf(index)
     ordered = [i for g in groups for i in g]
     papers = [papers[i] for i in ordered]  # number the papers in the order the summary lists them
     index_of = {i: pos for pos, i in enumerate(ordered)}
@@ -217,7 +239,7 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
         topic_vector = index.embedder().embed([topic])[0]
         lines = [count]
         for g in groups:
-            lines.append(f"\n### {group_label([papers[i] for i in g], topic)}\n")
+            lines.append(f"\n### {group_label([papers[i] for i in g], topic, idf)}\n")
             for i in g:
                 sp = papers[i]
                 year = f" ({sp.paper.date[:4]})" if sp.paper.date else ""
@@ -232,5 +254,5 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
         text_out = f"{count}\n\n{completion.text.strip()}"
     timings["write"] = (time.perf_counter() - t) * 1000
     cleaned, citations, removed, _ = validate(text_out, papers)
-    labels = [(group_label([papers[i] for i in g], topic), [papers[i].paper.paper_id for i in g]) for g in groups]
+    labels = [(group_label([papers[i] for i in g], topic, idf), [papers[i].paper.paper_id for i in g]) for g in groups]
     return Summary(topic, cleaned, papers, citations, labels, n_candidates, model_name, usage, removed, timings)
