@@ -21,7 +21,8 @@ EXIT_BELOW_THRESHOLD = 1
               help="Chat model that writes the answers; the offline extractive engine when omitted, even if "
                    "an API key or base URL is set [env: CITECRAFT_MODEL].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Report directory [default: reports/ next to the dataset, i.e. evals/reports].")
+              help="Report directory [default: reports/ next to the dataset, i.e. evals/reports; "
+                   "$CITECRAFT_HOME/reports for the dataset shipped in the package].")
 @click.option("--compare", "compare_paths", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Print the metric differences between two JSON reports (B - A) and exit.")
 @click.option("--min-faithfulness", type=float, default=None,
@@ -83,7 +84,7 @@ def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_u
             run.agreement = run_agreements(index, judge, [labels] if labels else default_label_sets(dataset),
                                            progress=lambda name, done, total: progress(name, done, total))
     report = run.to_json()
-    paths = write_reports(report, out or dataset.parent / "reports", chart=not no_chart)
+    paths = write_reports(report, out or default_reports_dir(dataset), chart=not no_chart)
     faithfulness = run.faithfulness
     below = min_faithfulness is not None and (faithfulness is None or faithfulness < min_faithfulness)
     if as_json:
@@ -162,3 +163,13 @@ def _wide(console: Any) -> Any:
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False, width=160)
+
+
+def default_reports_dir(dataset: Path) -> Path:
+    """reports/ next to the dataset (evals/reports in a checkout); under the home for the copy in an installed package."""
+    from .settings import Settings
+
+    package = Path(__file__).resolve().parent
+    if package in dataset.resolve().parents:
+        return Settings().home / "reports"
+    return dataset.parent / "reports"
