@@ -291,6 +291,25 @@ def test_killed_ingest_is_repaired(fault: str, indexed: Path, tmp_path: Path) ->
     code, out, err = run_cli("ingest", str(update))
     assert (code, out) == (0, "5 records read; index unchanged: 5 papers already up to date.\n"), err
     assert snapshot(indexed, chroma=False) == before
+    assert debris(indexed) == []  # nothing the killed run left behind survives the repair
+
+
+def debris(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "index").iterdir() if p.name.startswith(".") and p.name != ".lock")
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_first_ingest_leaves_no_orphan_collection(home: Path, tmp_path: Path) -> None:
+    data = jsonl(tmp_path / "first.jsonl", *GOOD)
+    code, out, err = run_cli("ingest", str(data), env={"CITECRAFT_FAULT": "after-upsert"})
+    assert code == 137, (out, err)
+    assert not (home / "index" / "manifest.json").exists()  # the collection it made is named nowhere
+    code, out, err = run_cli("ingest", str(data))
+    assert code == 0, err
+    names, chunks = chroma_state(home)
+    assert names == [manifest(home)["collection"]]
+    assert sorted(chunks) == sorted(c for e in manifest(home)["papers"].values() for c in e["chunks"])
+    assert debris(home) == []
 
 
 def test_a_letter_after_a_hyphen_is_not_an_initial() -> None:

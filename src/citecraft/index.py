@@ -136,7 +136,7 @@ class Index:
         spec = self.manifest().get("embedder_spec") or self.settings.index.embedder
         return get_embedder(spec, self.settings.llm.base_url)
 
-    def collection(self, name: str | None = None, create: bool = False) -> Any:
+    def _chroma_client(self) -> Any:
         offline.configure()
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -159,6 +159,10 @@ class Index:
                                       "start it with `chroma run --path DIR --port 8000` or drop --chroma-url") from exc
             else:
                 self._client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
+        return self._client
+
+    def collection(self, name: str | None = None, create: bool = False) -> Any:
+        self._chroma_client()
         name = name or self.manifest().get("collection")
         if not name:
             raise IndexError_("the index has no collection yet", "run `citecraft ingest`")
@@ -207,9 +211,31 @@ class Index:
         try:
             self._manifest = None  # re-read: another writer may have finished meanwhile
             self._papers = None
+            self._sweep_debris()
             yield
         finally:
             lock.release()
+
+    def _sweep_debris(self) -> None:
+        """Remove what a killed writer left behind (we hold the lock, so nobody else is using it).
+
+        Temporary files and BM25 directories, and, in the embedded store, Chroma
+        collections the manifest does not name (a first ingest killed before its
+        manifest was written). A shared Chroma server is left alone: other indexes
+        may keep collections there.
+        """
+        for debris in self.path.glob(".*.tmp"):
+            shutil.rmtree(debris, ignore_errors=True) if debris.is_dir() else debris.unlink(missing_ok=True)
+        for debris in self.path.glob(".bm25.*.old"):
+            shutil.rmtree(debris, ignore_errors=True)
+        if self.settings.index.chroma_url or self.manifest().get("chroma_url") or not (self.path / "chroma").exists():
+            return
+        current = self.manifest().get("collection")
+        client = self._chroma_client()
+        for c in client.list_collections():
+            name = c if isinstance(c, str) else c.name
+            if name.startswith("citecraft-") and name != current:
+                client.delete_collection(name)
 
     def wanted_config(self, embedder_name: str, dim: int) -> dict[str, Any]:
         idx = self.settings.index
