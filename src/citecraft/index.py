@@ -217,18 +217,21 @@ class Index:
             lock.release()
 
     def _sweep_debris(self) -> None:
-        """Remove what a killed writer left behind (we hold the lock, so nobody else is using it).
-
-        Temporary files and BM25 directories, and, in the embedded store, Chroma
-        collections the manifest does not name (a first ingest killed before its
-        manifest was written). A shared Chroma server is left alone: other indexes
-        may keep collections there.
-        """
+        """Remove temporary files and BM25 directories a killed writer left (we hold the lock: nobody uses them)."""
         for debris in self.path.glob(".*.tmp"):
             shutil.rmtree(debris, ignore_errors=True) if debris.is_dir() else debris.unlink(missing_ok=True)
         for debris in self.path.glob(".bm25.*.old"):
             shutil.rmtree(debris, ignore_errors=True)
-        if self.settings.index.chroma_url or self.manifest().get("chroma_url") or not (self.path / "chroma").exists():
+
+    def _drop_orphan_collections(self) -> None:
+        """Delete embedded-store collections the manifest does not name.
+
+        A first ingest killed before its manifest was written, or a killed rebuild,
+        leaves one. Only called when an ingest is about to write to Chroma anyway, so
+        a run that fails earlier leaves the store untouched; a shared Chroma server is
+        left alone (other indexes may keep collections there).
+        """
+        if self.settings.index.chroma_url or self.manifest().get("chroma_url"):
             return
         current = self.manifest().get("collection")
         client = self._chroma_client()
@@ -331,6 +334,8 @@ class Index:
         embedder = self.embedder()
         collection_name = manifest.get("collection") if not fresh else None
         collection_name = collection_name or f"citecraft-{uuid.uuid4().hex[:12]}"
+        if not fresh:  # a rebuild keeps the live collection until its replacement is complete
+            self._drop_orphan_collections()
         collection = self.collection(collection_name, create=True)
 
         # what Chroma really holds (a killed run may have left more or less than the manifest says)
