@@ -15,21 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.records import GOOD, NEW_E, jsonl
 
 pytestmark = pytest.mark.slow
 
 CHROMA = Path(sys.executable).parent / "chroma"
-PAPERS = [
-    {"title": "Sparse Mixtures of Retrieval Experts", "date": "2024-02-01", "authors": ["A. Ng", "B. Li"],
-     "abstract": "We route each query to a small set of retrieval experts. Sparse routing matches dense "
-                 "retrieval quality at a fraction of the cost on five question answering benchmarks."},
-    {"title": "Torsion Diffusion for Protein Backbones", "date": "2023-05-04", "authors": ["C. Wu"],
-     "abstract": "We generate protein backbones by denoising torsion angles with a diffusion model. The "
-                 "designed structures fold in silico and match native secondary structure statistics."},
-    {"title": "Glacier Calving Seismology", "date": "2020-08-08",
-     "abstract": "Calving glaciers emit seismic signals. We locate calving events from regional "
-                 "seismometers and estimate the ice volume lost in each event."},
-]
+PAPERS = [GOOD[0], GOOD[1], NEW_E]
 
 
 def free_port() -> int:
@@ -80,7 +71,7 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int
                                                    tmp_path: Path) -> None:
     url, port = chroma_server
     source = tmp_path / "papers.jsonl"
-    source.write_text("".join(json.dumps(p) + "\n" for p in PAPERS), encoding="utf-8")
+    jsonl(source, *PAPERS)
 
     code, out, err = run_cli("--chroma-url", url, "ingest", str(source))
     assert code == 0, err
@@ -116,7 +107,7 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int
 def test_chroma_server_search_keeps_stderr_clean(chroma_server: tuple[str, int], home: Path, tmp_path: Path) -> None:
     url, _ = chroma_server
     source = tmp_path / "papers.jsonl"
-    source.write_text("".join(json.dumps(p) + "\n" for p in PAPERS[:1]), encoding="utf-8")
+    jsonl(source, *PAPERS[:1])
     code, out, err = run_cli("--chroma-url", url, "ingest", str(source))
     assert code == 0
     code, out, err = run_cli("search", "retrieval experts", "-k", "1", "--json")

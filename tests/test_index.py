@@ -16,18 +16,8 @@ from citecraft.readers import read_paths
 from citecraft.retrieve import Retriever
 from citecraft.settings import Settings
 from tests.conftest import run_cli
+from tests.records import GOOD, NEW_D, NEW_E, jsonl
 
-GOOD = [
-    {"title": "Sparse Mixtures of Retrieval Experts", "date": "2024-02-01", "authors": ["A. Ng", "B. Li"],
-     "abstract": "We route each query to a small set of retrieval experts. Sparse routing matches dense "
-                 "retrieval quality at a fraction of the cost on five question answering benchmarks."},
-    {"title": "Torsion Diffusion for Protein Backbones", "date": "2023-05-04", "authors": ["C. Wu"],
-     "abstract": "We generate protein backbones by denoising torsion angles with a diffusion model. The "
-                 "designed structures fold in silico and match native secondary structure statistics."},
-    {"title": "Gradient Noise for Deep Transformers", "date": "2022-11-20", "n_authors": 7,
-     "abstract": "Adding annealed Gaussian noise to gradients makes very deep transformers trainable "
-                 "without warmup. Perplexity improves on language modelling at every depth we tried."},
-]
 # a new, longer abstract for the first paper: two chunks at the default 200-token budget
 NEW_ABSTRACT = " ".join([
     "We revisit mixtures of retrieval experts with a zymurgy-inspired fermentation schedule for routing.",
@@ -45,22 +35,11 @@ NEW_ABSTRACT = " ".join([
     "A longer discussion covers failure cases in multilingual retrieval and long documents.",
     "We hope that sparse retrieval mixtures become a standard baseline for retrieval augmented generation.",
 ])
-NEW_D = {"title": "Lichen Symbiosis Under Drought", "date": "2021-03-03",
-         "abstract": "Lichens survive drought because the fungal partner shelters the alga. We measure "
-                     "photosynthesis of rehydrated lichen thalli across forty desert sites."}
-NEW_E = {"title": "Glacier Calving Seismology", "date": "2020-08-08",
-         "abstract": "Calving glaciers emit seismic signals. We locate calving events from regional "
-                     "seismometers and estimate the ice volume lost in each event."}
 CHANGED_ID = paper_id_for(GOOD[0]["title"])
 NEW_HASH = Paper(GOOD[0]["title"], NEW_ABSTRACT).content_hash()
 
 MISMATCH = ("error: the index at {index} was built with embedder 'wordllama', not 'minilm' "
             "(run `citecraft ingest --rebuild` to rebuild it with the new embedder)")
-
-
-def jsonl(path: Path, *records: dict[str, Any]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
