@@ -62,13 +62,18 @@ class Answer:
         }
 
     def to_markdown(self) -> str:
-        out = [self.answer]
-        if self.citations:
-            out.append("\n## References\n")
-            out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in self.citations)
-        if self.removed_citations:
-            out.append(f"\n_Removed {len(self.removed_citations)} citation(s) to papers that were not retrieved._")
-        return "\n".join(out)
+        return with_references(self.answer, self.citations, self.removed_citations, "retrieved")
+
+
+def with_references(text: str, citations: list[Citation], removed: list[dict[str, Any]], given: str) -> str:
+    """The text, then the References list (title, date, id), then a note on removed citations."""
+    out = [text]
+    if citations:
+        out.append("\n## References\n")
+        out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in citations)
+    if removed:
+        out.append(f"\n_Removed {len(removed)} citation(s) to papers that were not {given}._")
+    return "\n".join(out)
 
 
 def format_context(papers: list[StoredPaper]) -> str:

@@ -11,7 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .answer import BOILERPLATE, Citation, cite, short_title, term_coverage, term_idf, third_person, validate
+from .answer import (
+    BOILERPLATE,
+    Citation,
+    cite,
+    short_title,
+    term_coverage,
+    term_idf,
+    third_person,
+    validate,
+    with_references,
+)
 from .errors import ModelError
 from .index import Index, StoredPaper
 from .models import EXTRACTIVE, ChatModel, Usage
@@ -74,13 +84,7 @@ class Summary:
         }
 
     def to_markdown(self) -> str:
-        out = [self.summary]
-        if self.citations:
-            out.append("\n## References\n")
-            out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in self.citations)
-        if self.removed_citations:
-            out.append(f"\n_Removed {len(self.removed_citations)} citation(s) to papers that were not found._")
-        return "\n".join(out)
+        return with_references(self.summary, self.citations, self.removed_citations, "found")
 
 
 def sweep(index: Index, topic: str, filters: Filters | None = None, model: ChatModel | None = None,
