@@ -110,54 +110,64 @@ def test_json_output_and_judge_agreement(readonly_bundled: Path, small_dataset: 
     data = json.loads(capsys.readouterr().out)
     assert data["judge"] == "offline" and data["passed"] is True
     assert list(data["judge_agreement"]) == ["calibration"]
-    assert data["judge_agreement"]["calibration"]["accuracy"] == round(51 / 52, 4)
+    assert data["judge_agreement"]["calibration"]["accuracy"] == 1.0  # 52/52 (see test_judge.py)
     assert data["judge_agreement"]["calibration"]["set"] == "calibration"
     assert set(data["reports"]) >= {"json", "md", "latest_json", "latest_md"}
 
 
-def _label_dir(tmp_path: Path, heldout: bool) -> Path:
-    """A one-case dataset beside the first rows of the real calibration (and held-out) label files."""
+def _label_dir(tmp_path: Path, heldout: bool, test: bool = False) -> Path:
+    """A one-case dataset beside the first rows of the real calibration (and held-out, and test) label files."""
     d = tmp_path / "evals"
     d.mkdir()
     (d / "one.yaml").write_text(yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8")
     files = {"judge_labels.yaml": (0, 2, 30)}  # label rows 1-2 are supported, row 31 is not
     if heldout:
         files["judge_labels_heldout.yaml"] = (0, 1, 2, 45, 50)  # rows 1-3 supported, 46 and 51 not
+    if test:
+        files["judge_labels_test.yaml"] = (0, 1, 40, 50)  # rows 1-2 supported, 41 and 51 not
     for name, picks in files.items():
         rows = yaml.safe_load((REPO / "evals" / name).read_text("utf-8"))
         (d / name).write_text(yaml.safe_dump([rows[i] for i in picks], sort_keys=False), encoding="utf-8")
     return d
 
 
-def test_judge_agreement_reports_calibration_and_heldout_separately(readonly_bundled: Path, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    d = _label_dir(tmp_path, heldout=True)
+def test_judge_agreement_reports_calibration_heldout_and_test_separately(
+        readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _label_dir(tmp_path, heldout=True, test=True)
     out = tmp_path / "reports"
     assert main(["eval", str(d / "one.yaml"), "--out", str(out), "--judge-agreement", "--no-chart"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "latest-offline.json").read_text("utf-8"))
     agreement = report["judge_agreement"]
-    assert list(agreement) == ["calibration", "held_out"]
-    calibration, heldout = agreement["calibration"], agreement["held_out"]
-    assert (calibration["n"], heldout["n"]) == (3, 5)
+    assert list(agreement) == ["calibration", "held_out", "test"]
+    calibration, heldout, test = agreement["calibration"], agreement["held_out"], agreement["test"]
+    assert (calibration["n"], heldout["n"], test["n"]) == (3, 5, 4)
     assert Path(calibration["labels"]) == d / "judge_labels.yaml"
     assert Path(heldout["labels"]) == d / "judge_labels_heldout.yaml"
-    assert (calibration["set"], heldout["set"]) == ("calibration", "held_out")
-    for a, (n_supported, n_unsupported) in ((calibration, (2, 1)), (heldout, (3, 2))):  # each set's own labels
+    assert Path(test["labels"]) == d / "judge_labels_test.yaml"
+    assert (calibration["set"], heldout["set"], test["set"]) == ("calibration", "held_out", "test")
+    assert "never used for tuning" in test["about"] and "developing" in heldout["about"]
+    for a, (n_supported, n_unsupported) in ((calibration, (2, 1)), (heldout, (3, 2)), (test, (2, 2))):
         c = a["confusion"]
         assert c["supported_as_supported"] + c["supported_as_unsupported"] == n_supported
         assert c["unsupported_as_unsupported"] + c["unsupported_as_supported"] == n_unsupported
         assert a["accuracy"] == round((c["unsupported_as_unsupported"] + c["supported_as_supported"]) / a["n"], 4)
-    # the printed summary and the Markdown name both sets, calibration first
+    # the printed summary and the Markdown name every set and what it was used for, in this order
     lines = [line.strip() for line in printed.splitlines()]
-    cal_line = next(i for i, line in enumerate(lines) if line.startswith("calibration (judge_labels.yaml, 3 labels)"))
+    cal_line = next(i for i, line in enumerate(lines)
+                    if line.startswith("calibration (thresholds fitted) — judge_labels.yaml, 3 labels:"))
     held_line = next(i for i, line in enumerate(lines)
-                     if line.startswith("held-out (judge_labels_heldout.yaml, 5 labels)"))
-    assert cal_line < held_line
+                     if line.startswith("held-out (used for development) — judge_labels_heldout.yaml, 5 labels:"))
+    test_line = next(i for i, line in enumerate(lines)
+                     if line.startswith("test (never used for tuning) — judge_labels_test.yaml, 4 labels:"))
+    assert cal_line < held_line < test_line
     assert f"accuracy {heldout['accuracy']:.3f}" in lines[held_line]
+    assert f"accuracy {test['accuracy']:.3f}" in lines[test_line]
     md = (out / "latest-offline.md").read_text("utf-8")
-    assert md.index("### calibration: judge_labels.yaml") < md.index("### held-out: judge_labels_heldout.yaml")
-    assert "on 3 labelled sentences" in md and "on 5 labelled sentences" in md
+    assert md.index("### calibration (thresholds fitted): judge_labels.yaml") \
+        < md.index("### held-out (used for development): judge_labels_heldout.yaml") \
+        < md.index("### test (never used for tuning): judge_labels_test.yaml")
+    assert "on 3 labelled sentences" in md and "on 5 labelled sentences" in md and "on 4 labelled sentences" in md
 
 
 def test_judge_agreement_without_a_heldout_file_reports_calibration_only(readonly_bundled: Path, tmp_path: Path,
@@ -167,6 +177,15 @@ def test_judge_agreement_without_a_heldout_file_reports_calibration_only(readonl
                  "--json"]) == 0
     agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
     assert list(agreement) == ["calibration"] and agreement["calibration"]["n"] == 3
+
+
+def test_judge_agreement_reports_a_test_file_without_a_heldout_file(readonly_bundled: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    d = _label_dir(tmp_path, heldout=False, test=True)
+    assert main(["eval", str(d / "one.yaml"), "--out", str(tmp_path / "r"), "--judge-agreement", "--no-chart",
+                 "--json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
+    assert list(agreement) == ["calibration", "test"] and agreement["test"]["n"] == 4
 
 
 def test_markdown_of_a_report_with_the_old_single_agreement() -> None:

@@ -29,11 +29,12 @@ EXIT_BELOW_THRESHOLD = 1
               help="Exit with code 1 when overall faithfulness is below this value (reports are still written).")
 @click.option("--judge-agreement", is_flag=True,
               help="Also measure the judge against the hand labels, separately on the calibration set "
-                   "(judge_labels.yaml, which the offline judge's thresholds were fitted on) and the held-out "
-                   "set (judge_labels_heldout.yaml, when it sits beside it).")
+                   "(judge_labels.yaml: the offline judge's thresholds were fitted on it), the held-out set "
+                   "(judge_labels_heldout.yaml: used for developing its checks) and the test set "
+                   "(judge_labels_test.yaml: never used for tuning), each when it sits beside the dataset.")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml and "
-                   "judge_labels_heldout.yaml next to the dataset].")
+              help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml, "
+                   "judge_labels_heldout.yaml and judge_labels_test.yaml next to the dataset].")
 @click.option("--no-chart", is_flag=True, help="Do not draw the PNG bar chart.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-kind metrics (and report paths) as JSON.")
 @click.pass_obj
@@ -118,8 +119,9 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
     console.print(table)
     sets = agreement_sets(report)
     if sets:
-        console.print(f"judge agreement with hand labels ({sets[0][1]['judge']}; thresholds are fitted on the "
-                      "calibration set, the held-out set was never used for tuning):", highlight=False)
+        console.print(f"judge agreement with hand labels ({sets[0][1]['judge']}; thresholds fitted on the "
+                      "calibration set, checks developed on it and the held-out set, the test set never used "
+                      "for tuning):", highlight=False)
         for name, agreement in sets:
             console.print(f"  {agreement_line(name, agreement)}", highlight=False)
 

@@ -290,18 +290,22 @@ def run_eval(index: Any, cases: list[Case], answerer: Any, judge: Any, progress:
 
 CALIBRATION_LABELS = "judge_labels.yaml"
 HELDOUT_LABELS = "judge_labels_heldout.yaml"
-# what each set of hand labels is for: the offline judge's thresholds were fitted on the calibration set,
-# so its agreement there is optimistic; the held-out set was never used for tuning
+TEST_LABELS = "judge_labels_test.yaml"
+# what each set of hand labels is for: the offline judge's thresholds were fitted on the calibration set and
+# its checks developed on the calibration and held-out sets, so its agreement there is optimistic; the test
+# set was written before those checks and never used for tuning
 LABEL_SETS = {
-    "calibration": "the offline judge's thresholds were fitted on these labels (optimistic)",
-    "held_out": "labels never used for tuning or calibration",
+    "calibration": "the offline judge's thresholds were fitted and its checks developed on these labels (optimistic)",
+    "held_out": "labels used for developing the offline judge's checks (optimistic)",
+    "test": "labels never used for tuning or calibration",
     "labels": "a label file given with --labels",
 }
 
 
 def label_set_name(path: Path) -> str:
-    """'calibration' for judge_labels.yaml, 'held_out' for judge_labels_heldout.yaml, else 'labels'."""
-    return {CALIBRATION_LABELS: "calibration", HELDOUT_LABELS: "held_out"}.get(path.name, "labels")
+    """'calibration' for judge_labels.yaml, 'held_out' for judge_labels_heldout.yaml, 'test' for
+    judge_labels_test.yaml, else 'labels'."""
+    return {CALIBRATION_LABELS: "calibration", HELDOUT_LABELS: "held_out", TEST_LABELS: "test"}.get(path.name, "labels")
 
 
 def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress | None = None) -> dict[str, Any]:
@@ -321,7 +325,7 @@ def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress 
 
 def run_agreements(index: Any, judge: Any, label_paths: list[Path],
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Agreement on each label file, keyed by set name ('calibration', 'held_out'; 'labels' for others)."""
+    """Agreement on each label file, keyed by set name ('calibration', 'held_out', 'test'; 'labels' for others)."""
     out: dict[str, dict[str, Any]] = {}
     for path in label_paths:
         name = label_set_name(path)
@@ -345,7 +349,7 @@ def default_labels(dataset: Path | None = None) -> Path:
 
 
 def default_label_sets(dataset: Path | None = None) -> list[Path]:
-    """The calibration labels, then the held-out labels when judge_labels_heldout.yaml sits beside them."""
+    """The calibration labels, then the held-out and test labels that sit beside them."""
     calibration = default_labels(dataset)
-    heldout = calibration.parent / HELDOUT_LABELS
-    return [calibration, heldout] if heldout.exists() else [calibration]
+    others = [calibration.parent / name for name in (HELDOUT_LABELS, TEST_LABELS)]
+    return [calibration, *(p for p in others if p.exists())]

@@ -50,16 +50,17 @@ def metrics_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["metric", *kinds], rows
 
 
-SET_TITLES = {"calibration": "calibration", "held_out": "held-out", "labels": "labels"}
+SET_TITLES = {"calibration": "calibration (thresholds fitted)", "held_out": "held-out (used for development)",
+              "test": "test (never used for tuning)", "labels": "labels"}
 
 
 def set_title(name: str) -> str:
-    """'held_out' -> 'held-out' (a name the report does not know is shown with spaces)."""
+    """'held_out' -> 'held-out (used for development)' (a name the report does not know is shown with spaces)."""
     return SET_TITLES.get(name, name.replace("_", " "))
 
 
 def agreement_sets(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The judge-agreement results of a report per label set (calibration first, then held-out).
+    """The judge-agreement results of a report per label set (calibration, held-out, then test).
 
     Reports written before there were two sets hold one agreement dict; it is shown as 'labels'."""
     agreement = report.get("judge_agreement")
@@ -73,7 +74,7 @@ def agreement_sets(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def agreement_line(name: str, agreement: dict[str, Any]) -> str:
     """One line per label set for the printed summary."""
-    return (f"{set_title(name)} ({Path(agreement.get('labels', '')).name or '?'}, {agreement['n']} labels): "
+    return (f"{set_title(name)} — {Path(agreement.get('labels', '')).name or '?'}, {agreement['n']} labels: "
             f"accuracy {agreement['accuracy']:.3f}, unsupported precision "
             f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f}")
 
@@ -100,8 +101,9 @@ def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
     if sets:
         out += ["## Judge agreement with hand labels", "",
                 "'unsupported' is the positive class. The offline judge's thresholds were fitted on the "
-                "calibration labels, so its agreement there is optimistic; the held-out labels were never used "
-                "for tuning.", ""]
+                "calibration labels and its checks developed on the calibration and held-out labels, so its "
+                "agreement there is optimistic; the test labels were written before those checks and never "
+                "used for tuning.", ""]
         for name, agreement in sets:
             c = agreement["confusion"]
             out += [f"### {set_title(name)}: {Path(agreement.get('labels', '')).name or '?'}", "",
