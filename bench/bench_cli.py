@@ -2,9 +2,12 @@
 
 Each run is a fresh process (imports included), the way a user meets it.
 Prints min / median / max over several runs. Targets on 2 cores: ingest <= 5 s,
-cold search <= 1.5 s.
+cold search <= 1.5 s (with the default WordLlama embedder).
 
-    python bench/bench_cli.py [--runs 5]
+    python bench/bench_cli.py [--runs 5] [--embedder minilm]
+
+`--embedder` times another embedder (sets CITECRAFT_EMBEDDER for every process);
+minilm needs the [minilm] extra (CPU PyTorch) in the environment running this script.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ def line(name: str, times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--embedder", default="wordllama", help="wordllama (default) or minilm")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="citecraft-bench-"))
-    env = {**os.environ, "CITECRAFT_HOME": str(root / "home")}
+    env = {**os.environ, "CITECRAFT_HOME": str(root / "home"), "CITECRAFT_EMBEDDER": args.embedder}
     env.pop("OPENAI_API_KEY", None)
     try:
         ingest_cold = []
@@ -53,7 +57,7 @@ def main() -> None:
         ingest_again = [timed(["ingest"], env) for _ in range(args.runs)]
         search = [timed(["search", QUERIES[i % len(QUERIES)], "-k", "10"], env) for i in range(args.runs * 2)]
         search_json = [timed(["search", QUERIES[i % len(QUERIES)], "--json"], env) for i in range(args.runs)]
-        print("citecraft whole-process timings (bundled corpus, 381 papers)")
+        print(f"citecraft whole-process timings (bundled corpus, 381 papers, embedder {args.embedder})")
         print(line("ingest (empty index)", ingest_cold))
         print(line("ingest (unchanged)", ingest_again))
         print(line("search (cold process)", search))
