@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .chunking import ABBREVIATION
 from .index import Index, StoredPaper
 from .models import EXTRACTIVE, ChatModel, Usage
 from .prompts import ABSTAIN_PHRASE, fence, load_prompt
@@ -90,8 +91,15 @@ def split_sentences(text: str) -> list[str]:
     out: list[str] = []
     for block in re.split(r"\n\s*\n|\n(?=\s*[-*#] )|\n", text):
         block = block.strip()
-        if block:
-            out.extend(s.strip() for s in _SENTENCE_END.split(block) if s.strip())
+        if not block:
+            continue
+        pieces: list[str] = []
+        for piece in (s.strip() for s in _SENTENCE_END.split(block)):
+            if pieces and ABBREVIATION.search(pieces[-1]):
+                pieces[-1] = f"{pieces[-1]} {piece}"  # "Wang et al. (2022)": not a sentence end
+            elif piece:
+                pieces.append(piece)
+        out.extend(p for p in pieces if p)
     return out
 
 

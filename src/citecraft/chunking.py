@@ -9,7 +9,7 @@ from functools import lru_cache
 from .papers import Paper
 
 ENCODING = "cl100k_base"
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|(?<![\w-])[A-Z]\.)\s*$")  # "J. Smith", not "Swin-B."
+ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|(?<![\w-])[A-Z]\.)\s*$")  # "J. Smith", not "Swin-B."
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if start < 0:
             continue
         end = start + len(piece)
-        if spans and (_ABBREV.search(text[spans[-1][0] : spans[-1][1]]) or end - start < 12):
+        if spans and (ABBREVIATION.search(text[spans[-1][0] : spans[-1][1]]) or end - start < 12):
             spans[-1] = (spans[-1][0], end)  # "e.g." or a stray fragment: not a sentence end
         else:
             spans.append((start, end))
