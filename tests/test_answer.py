@@ -70,8 +70,18 @@ def test_extractive_answer_cites_the_paper_it_quotes(index: Index) -> None:
         assert c.title == sp.paper.title
         assert c.date == sp.paper.display_date()
         assert c.quote in sp.sentence_texts()
-        assert answer.context[c.n - 1].paper.paper_id == c.paper_id  # [n] is the n-th retrieved paper
+        assert answer.context[c.n - 1].paper.paper_id == c.paper_id  # [n] is the n-th paper of the answer's context
     assert by_n[[c.n for c in answer.citations if c.paper_id == nerv][0]].date == "2024-02-28"
+
+
+def test_extractive_citations_are_numbered_from_one_in_order(index: Index) -> None:
+    # a several-paper answer that does not quote every retrieved paper: still [1], [2], ... with no gaps
+    answer = Answerer(index).ask("Which papers compress video with implicit neural representations, and how do "
+                                 "they differ?")
+    assert len(answer.citations) >= 2
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    first_use = [answer.answer.index(f"[{c.n}]") for c in answer.citations]
+    assert first_use == sorted(first_use)
 
 
 def test_extractive_answer_is_deterministic(index: Index) -> None:

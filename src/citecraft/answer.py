@@ -542,8 +542,11 @@ class Answerer:
             keep = [i for i, h in enumerate(result.hits[: len(papers)]) if h.paper_id in chosen]
             picked = select_sentences(self.index, question, [papers[i] for i in keep], [prior[i] for i in keep],
                                       per_paper=3 if len(keep) == 1 else 2)
+            # number the quoted papers [1]..[k] in retrieval order: a reader sees [1], [2], ..., not [2], [5]
+            quoted = sorted({p.paper for p in picked})
             for p in picked:
-                p.paper = keep[p.paper]
+                p.paper = quoted.index(p.paper)
+            papers = [papers[keep[i]] for i in quoted]
             text = compose_extractive(papers, picked)
         else:
             prompt = load_prompt("answer").render(question=question, context=format_context(papers))
