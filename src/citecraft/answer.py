@@ -541,7 +541,7 @@ class Answerer:
             prior = [blended.get(h.paper_id, 0.0) if h.paper_id in chosen else 0.0 for h in result.hits[: len(papers)]]
             keep = [i for i, h in enumerate(result.hits[: len(papers)]) if h.paper_id in chosen]
             picked = select_sentences(self.index, question, [papers[i] for i in keep], [prior[i] for i in keep],
-                                      per_paper=3 if len(keep) == 1 else 2)
+                                      per_paper=3 if len(keep) <= 3 else 2, max_sentences=9 if len(keep) <= 3 else 6)
             # number the quoted papers [1]..[k] in retrieval order: a reader sees [1], [2], ..., not [2], [5]
             quoted = sorted({p.paper for p in picked})
             for p in picked:
