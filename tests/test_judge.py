@@ -375,3 +375,23 @@ def test_a_fenced_json_verdict_is_accepted() -> None:
     with FakeOpenAI() as srv:
         srv.queue(Reply(content='```json\n{"supported": false}\n```'))
         assert LLMJudge(chat(srv)).supports("a claim", ["evidence"]) is False
+
+
+def test_faithfulness_judges_a_claim_against_the_cited_abstracts_together(offline_judge: OfflineJudge) -> None:
+    # "Both these modules ..." quotes paper A; a second paper cited elsewhere in the answer does not make it a
+    # claim about each paper (the per-paper "Both A and B" check is for sentences that cite both)
+    a = ("MAXIM contains two MLP-based building blocks: a multi-axis gated MLP and a cross-gating block. "
+         "Both these modules are exclusively based on MLPs, but also benefit from being both global and "
+         "fully-convolutional, two properties that are desirable for image processing.")
+    b = "MS-MLP mixes tokens by shifting feature channels spatially, without self-attention."
+    evidence = {"a": a, "b": b}
+    answer = ("Both these modules are exclusively based on MLPs, but also benefit from being both global and "
+              "fully-convolutional, two properties that are desirable for image processing [1]. MS-MLP mixes "
+              "tokens by shifting feature channels spatially [2].")
+    result = judge_answer(offline_judge, answer, {1: "a", 2: "b"}, evidence.__getitem__)
+    assert [s.supported for s in result.sentences] == [True, True]
+    assert [ok for _, ok in result.claims] == [True, True]
+    # and a claim neither abstract makes is still unfaithful
+    wrong = judge_answer(offline_judge, "Both modules rely on self-attention over all tokens [1].", {1: "a", 2: "b"},
+                         evidence.__getitem__)
+    assert [ok for _, ok in wrong.claims] == [False]

@@ -463,11 +463,13 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
     q_terms = set(query_terms(question))
     wants_numbers = _QUANTITY.search(question) is not None
     scores = []
-    for (i, _, s), d in zip(items, dense, strict=True):
+    for (i, j, s), d in zip(items, dense, strict=True):
         terms = set(query_terms(s))
         lexical = len(q_terms & terms) / (len(q_terms) or 1)
         number = 0.1 if wants_numbers and re.search(r"\d", s) else 0.0
-        scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i] + number)
+        # an abstract's opening is usually background ("Deep learning sometimes appears to work in unexpected ways")
+        opening = 0.05 if j == 0 and len(papers[i].sentences) > 2 and not re.search(r"\b(?:we|our)\b", s, re.I) else 0.0
+        scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i] + number - opening)
     order = np.argsort(-np.array(scores))
     picked: list[Picked] = []
     chosen_rows: list[int] = []  # rows of `vectors` already picked

@@ -982,9 +982,11 @@ def judge_answer(judge: Judge, text: str, marker_ids: dict[int, str], evidence_o
         result.sentences.append(SentenceJudgement(claim, ids, joint, precise))
     if faithfulness:
         cited = list(dict.fromkeys(marker_ids.values()))
-        context = [evidence_of(pid) for pid in cited]
+        # RAGAS: a claim is faithful when the cited abstracts together support it ("Both these modules ..."
+        # quoted from one abstract is not a claim about each of the other cited papers)
+        context = "\n\n".join(evidence_of(pid) for pid in cited)
         for claim in judge.claims(text):
-            result.claims.append((claim, bool(context) and judge.supports(claim, context)))
+            result.claims.append((claim, bool(context) and judge.supports(claim, [context])))
     return result
 
 
