@@ -335,7 +335,7 @@ def rerank(index: Index, question: str, hits: list[Hit]) -> list[Ranked]:
         return []
     embedder = index.embedder()
     q = embedder.embed([question])[0]
-    best_sentence = [float(np.max(embedder.embed(sp.sentence_texts() or [sp.paper.title]) @ q)) for _, sp in pairs]
+    best_sentence = [float(np.max(index.sentence_vectors(sp) @ q)) for _, sp in pairs]
     top_fused = max(h.score for h, _ in pairs) or 1.0
     top_sentence = max(best_sentence) or 1.0
     ranked = [Ranked(h, (1 - SENTENCE_WEIGHT) * h.score / top_fused + SENTENCE_WEIGHT * s / top_sentence,
@@ -457,7 +457,7 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
     for sp in papers:
         if name := name_in(question, sp.paper.title):
             question = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", question, flags=re.I)
-    vectors = embedder.embed([s for _, _, s in items])
+    vectors = np.vstack([index.sentence_vectors(sp) for sp in papers if sp.sentences])
     q = embedder.embed([question])[0]
     dense = vectors @ q
     q_terms = set(query_terms(question))

@@ -88,6 +88,7 @@ class Index:
         self._manifest: dict[str, Any] | None = None
         self._bm25: Any = None
         self._bm25_ids: list[str] | None = None
+        self._sentence_vectors: dict[tuple[str, str], Any] = {}
         self._client: Any = None
         self._corpus_text: str | None = None
 
@@ -160,6 +161,13 @@ class Index:
             else:
                 self._client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
         return self._client
+
+    def sentence_vectors(self, sp: StoredPaper) -> Any:
+        """Embeddings of a paper's abstract sentences (its title when it has none), computed once per process."""
+        key = (sp.paper.paper_id, sp.paper.content_hash())
+        if key not in self._sentence_vectors:
+            self._sentence_vectors[key] = self.embedder().embed(sp.sentence_texts() or [sp.paper.title])
+        return self._sentence_vectors[key]
 
     def collection(self, name: str | None = None, create: bool = False) -> Any:
         self._chroma_client()

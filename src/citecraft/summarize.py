@@ -129,7 +129,7 @@ def offline_cut(index: Index, topic: str, hits: list[Hit]) -> list[Hit]:
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     closeness = vectors @ centroid
     topic_vector = embedder.embed([topic])[0]
-    best_sentence = np.array([float(np.max(embedder.embed(sp.sentence_texts() or [sp.paper.title]) @ topic_vector))
+    best_sentence = np.array([float(np.max(index.sentence_vectors(sp) @ topic_vector))
                               for sp in papers])
     score = ((1 - SENTENCE_SHARE) * closeness / (closeness.max() or 1.0)
              + SENTENCE_SHARE * best_sentence / (best_sentence.max() or 1.0))
@@ -145,7 +145,7 @@ def key_sentence(index: Index, sp: StoredPaper, topic_vector: np.ndarray) -> str
     over an abstract's background opening.
     """
     sentences = sp.sentence_texts()
-    vectors = index.embedder().embed(sentences)
+    vectors = index.sentence_vectors(sp)
     name = short_title(sp.paper.title).lower() if ":" in sp.paper.title else ""
     bonus = [0.3 * bool(_CONTRIBUTION.search(s)) - 0.2 * s.startswith(("Finally", "Additionally", "Furthermore"))
              + 0.1 * bool(name and name in s.lower())  # names the paper's own method
