@@ -306,10 +306,6 @@ def name_in(question: str, title: str) -> str | None:
     return None
 
 
-def named_in(question: str, title: str) -> bool:
-    return name_in(question, title) is not None
-
-
 # Calibrated on the fact and reworded cases of evals/dataset.yaml (top-1 0.88 -> 0.96): how much the
 # best-matching abstract sentence counts against the fused paper score when choosing papers.
 SENTENCE_WEIGHT = 0.45
