@@ -1,4 +1,4 @@
-"""Time whole `citecraft` processes: ingest of the bundled corpus and cold searches.
+"""Time whole `citecraft` processes: ingest of the bundled corpus, cold searches, answers and summaries.
 
 Each run is a fresh process (imports included), the way a user meets it.
 Prints min / median / max over several runs. Targets on 2 cores: ingest <= 5 s,
@@ -28,6 +28,12 @@ QUERIES = [
     "which papers decode images from fMRI brain activity",
     "sparse autoencoders for interpretability",
 ]
+QUESTIONS = [
+    "Which datasets does NeRV++ evaluate on?",
+    "How do transcoders help find circuits in language models?",
+    "Which papers compress video with implicit neural representations, and how do they differ?",
+]
+TOPICS = ["spiking neural networks", "federated learning", "neural audio and speech codecs"]
 
 
 def timed(args: list[str], env: dict[str, str]) -> float:
@@ -57,11 +63,15 @@ def main() -> None:
         ingest_again = [timed(["ingest"], env) for _ in range(args.runs)]
         search = [timed(["search", QUERIES[i % len(QUERIES)], "-k", "10"], env) for i in range(args.runs * 2)]
         search_json = [timed(["search", QUERIES[i % len(QUERIES)], "--json"], env) for i in range(args.runs)]
+        ask = [timed(["ask", QUESTIONS[i % len(QUESTIONS)]], env) for i in range(args.runs)]
+        summarize = [timed(["summarize", TOPICS[i % len(TOPICS)]], env) for i in range(args.runs)]
         print(f"citecraft whole-process timings (bundled corpus, 381 papers, embedder {args.embedder})")
         print(line("ingest (empty index)", ingest_cold))
         print(line("ingest (unchanged)", ingest_again))
         print(line("search (cold process)", search))
         print(line("search --json (cold)", search_json))
+        print(line("ask, offline (cold)", ask))
+        print(line("summarize, offline (cold)", summarize))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
