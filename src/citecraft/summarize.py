@@ -201,13 +201,16 @@ def group_label(papers: list[StoredPaper], topic: str, idf: Callable[[str], floa
     topic_stems = set(query_terms(topic))
     counts: Counter[str] = Counter()
     surface: dict[str, str] = {}
+    stems_of: dict[str, list[str]] = {}  # each distinct word is stemmed once
     for sp in papers:
         title = dict.fromkeys(w for w in re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.title))
         body = dict.fromkeys(w for w in re.findall(r"[A-Za-z][A-Za-z0-9+-]+", sp.paper.abstract))
         seen: set[str] = set()
         for weight, words in ((2, title), (1, body)):
             for w in words:
-                stems = query_terms(w)
+                if w not in stems_of:
+                    stems_of[w] = query_terms(w)
+                stems = stems_of[w]
                 if len(w) <= 3 or w.lower() in _STOP or not stems or stems[0] in topic_stems or stems[0] in seen:
                     continue
                 seen.add(stems[0])
