@@ -193,7 +193,7 @@ def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bo
     if not terms:
         return 0.0
     idf = term_idf(index)
-    paper_terms = set(query_terms(sp.paper.text))
+    paper_terms = index.paper_terms(sp)
     total = sum(idf(t) for t in terms)
     covered = sum(idf(t) for t in terms if t in paper_terms)
     return covered / total if total else 0.0

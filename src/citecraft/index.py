@@ -88,9 +88,8 @@ class Index:
         self._manifest: dict[str, Any] | None = None
         self._bm25: Any = None
         self._bm25_ids: list[str] | None = None
-        self._sentence_vectors: dict[tuple[str, str], Any] = {}
+        self._derived: dict[tuple[str, str, str], Any] = {}
         self._client: Any = None
-        self._corpus_text: str | None = None
 
     # ---- reading -------------------------------------------------------------------------
     @property
@@ -121,12 +120,6 @@ class Index:
                     paper = Paper.from_dict(row)
                     self._papers[paper.paper_id] = StoredPaper(paper, spans)  # type: ignore[arg-type]
         return self._papers
-
-    def corpus_text(self) -> str:
-        """All titles and abstracts, lowercased, for quick 'is this name mentioned anywhere' checks."""
-        if getattr(self, "_corpus_text", None) is None:
-            self._corpus_text = "\n".join(sp.paper.text.lower() for sp in self.papers().values())
-        return self._corpus_text or ""
 
     def get(self, paper_id: str) -> StoredPaper | None:
         return self.papers().get(paper_id)
@@ -162,12 +155,36 @@ class Index:
                 self._client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
         return self._client
 
+    @staticmethod
+    def _key(kind: str, sp: StoredPaper) -> tuple[str, str, str]:
+        return kind, sp.paper.paper_id, sp.paper.content_hash()
+
+    def _cached(self, kind: str, sp: StoredPaper, make: Any) -> Any:
+        """Per-process cache of something derived from a paper's text (keyed by its content hash)."""
+        key = self._key(kind, sp)
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
+
     def sentence_vectors(self, sp: StoredPaper) -> Any:
-        """Embeddings of a paper's abstract sentences (its title when it has none), computed once per process."""
-        key = (sp.paper.paper_id, sp.paper.content_hash())
-        if key not in self._sentence_vectors:
-            self._sentence_vectors[key] = self.embedder().embed(sp.sentence_texts() or [sp.paper.title])
-        return self._sentence_vectors[key]
+        """Embeddings of a paper's abstract sentences (its title when it has none)."""
+        return self._cached("sentences", sp, lambda: self.embedder().embed(sp.sentence_texts() or [sp.paper.title]))
+
+    def paper_vectors(self, papers: list[StoredPaper]) -> Any:
+        """Embeddings of whole papers (title + abstract), one row per paper; the uncached ones in one batch."""
+        import numpy as np
+
+        missing = [sp for sp in papers if self._key("paper", sp) not in self._derived]
+        if missing:
+            for sp, v in zip(missing, self.embedder().embed([sp.paper.text for sp in missing]), strict=True):
+                self._derived[self._key("paper", sp)] = v
+        return np.stack([self._derived[self._key("paper", sp)] for sp in papers])
+
+    def paper_terms(self, sp: StoredPaper) -> frozenset[str]:
+        """The paper's BM25 terms (stemmed, stopwords removed)."""
+        from .retrieve import query_terms
+
+        return self._cached("terms", sp, lambda: frozenset(query_terms(sp.paper.text)))
 
     def collection(self, name: str | None = None, create: bool = False) -> Any:
         self._chroma_client()

@@ -129,7 +129,7 @@ def offline_cut(index: Index, topic: str, hits: list[Hit]) -> list[Hit]:
         return hits
     top = hits[0].score or 1.0
     embedder = index.embedder()
-    vectors = embedder.embed([sp.paper.text for sp in papers])
+    vectors = index.paper_vectors(papers)
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     centroid = vectors[:LEADERS].mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
@@ -166,7 +166,7 @@ def group_papers(index: Index, papers: list[StoredPaper], topic: str, threshold:
     """Greedy clustering of the papers' embeddings into sub-themes (deterministic)."""
     if len(papers) <= 2:
         return [list(range(len(papers)))]
-    vectors = index.embedder().embed([sp.paper.text for sp in papers])
+    vectors = index.paper_vectors(papers)
     groups: list[list[int]] = []
     centroids: list[np.ndarray] = []
     for i, v in enumerate(vectors):
