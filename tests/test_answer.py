@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from citecraft.answer import MARKER, Answerer, split_sentences, validate
+from citecraft.answer import MARKER, Answerer, split_sentences, unmentioned_numbers, validate
 from citecraft.index import Index, StoredPaper
 from citecraft.prompts import ABSTAIN_PHRASE
 from citecraft.retrieve import Filters
@@ -116,6 +116,8 @@ def test_question_naming_an_unknown_benchmark_abstains(index: Index) -> None:
     "How does the choice of LoRA rank affect catastrophic forgetting when fine-tuning Llama-2 on medical data?",
     # the Yi paper is in the collection; what it never states is a number of GPUs
     "How many GPUs and how many GPU-hours were used to pretrain Yi-34B?",
+    # Atari is in the collection; a figure over "all 57" games is not
+    "What mean human-normalized score does the best method reach across all 57 Atari games?",
 ])
 def test_near_miss_questions_abstain(index: Index, question: str) -> None:
     answer = Answerer(index).ask(question)
@@ -130,11 +132,26 @@ def test_near_miss_questions_abstain(index: Index, question: str) -> None:
      "Greek philosophy?", "The Platonic Representation Hypothesis"),
     # "how many" answered by a number in the chosen paper
     ("How many pretraining tokens were used for the Yi models?", "Yi: Open Foundation Models by 01.AI"),
+    # a number the question relies on that the abstract states ("3.1 trillion")
+    ("What goes into the 3.1 trillion tokens the Yi models were pretrained on?", "Yi: Open Foundation Models by 01.AI"),
 ])
 def test_answerable_questions_with_names_and_counts_are_answered(index: Index, question: str, title: str) -> None:
     answer = Answerer(index).ask(question)
     assert answer.abstained is False
     assert [c.title for c in answer.citations] == [title]
+
+
+@pytest.mark.parametrize(("question", "missing"), [
+    ("What mean score does it reach across all 57 Atari games?", ["57"]),
+    ("Does training for 1,000,000 steps help?", ["1,000,000"]),
+    # years and author counts are metadata, decimals and percentages match as written
+    ("Which papers since 2023 with at most 3 authors report 10% gains at 3.5 bits?", []),
+    ("Which papers have 6 or more authors?", []),
+    # "pass@1", "top-5" and "7B" are names, left to unmentioned_names
+    ("What pass@1 does the top-5 7B model get?", []),
+])
+def test_unmentioned_numbers(question: str, missing: list[str]) -> None:
+    assert unmentioned_numbers(question, "we train for 1000 steps and gain 10 % at 3.5 bits") == missing
 
 
 def test_a_paper_named_by_its_whole_title_is_the_only_one_cited(index: Index) -> None:

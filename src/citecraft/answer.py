@@ -259,6 +259,26 @@ def unmentioned_names(question: str, text: str) -> list[str]:
     return names
 
 
+# A number standing alone in the question ("all 57 Atari games", "1,000 steps"); years and author
+# counts are metadata (filters), not something an abstract has to state.
+_NUMBER = re.compile(r"(?<![\w.@$-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.-]*\w)|(?<![\w.@$-])\d+(?:\.\d+)?(?![\w-]|\.\d)")
+_METADATA_NUMBER = re.compile(r"^(?:1[89]|20)\d\d$")
+_AUTHORS_AFTER = re.compile(r"^\s*(?:or (?:more|fewer)\s+)?(?:co-?)?authors?\b", re.I)
+
+
+def unmentioned_numbers(question: str, text: str) -> list[str]:
+    """Numbers the question relies on ("across all 57 Atari games") that `text` (lowercased) never states."""
+    missing = []
+    plain = text.replace(",", "")
+    for m in _NUMBER.finditer(question):
+        number = m.group(0).replace(",", "")
+        if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(question[m.end():]):
+            continue
+        if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", plain):
+            missing.append(m.group(0))
+    return missing
+
+
 _HOW_MANY = re.compile(r"\bhow many\s+(?:(?:fewer|more|additional|extra|total)\s+)?([A-Za-z][\w-]*)", re.I)
 
 
@@ -527,7 +547,8 @@ class Answerer:
         ranked = rerank(self.index, question, result.hits)
         chosen = {h.paper_id for h in choose_papers(question, ranked)}
         # a specific name no retrieved paper mentions, or a count none of the chosen papers states
-        unknown = unmentioned_names(question, "\n".join(sp.paper.text.lower() for sp in papers)) or \
+        retrieved = "\n".join(sp.paper.text.lower() for sp in papers)
+        unknown = unmentioned_names(question, retrieved) or unmentioned_numbers(question, retrieved) or \
             missing_quantities([sp for sp in papers if sp.paper.paper_id in chosen], question)
         if not papers or score < self.threshold or unknown:
             return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, timings_ms=timings,
