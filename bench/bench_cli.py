@@ -43,8 +43,10 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 
 
 def line(name: str, times: list[float]) -> str:
-    return (f"{name:<28} min {min(times):6.2f}s  median {statistics.median(times):6.2f}s  "
-            f"max {max(times):6.2f}s  (n={len(times)})")
+    return (
+        f"{name:<28} min {min(times):6.2f}s  median {statistics.median(times):6.2f}s  "
+        f"max {max(times):6.2f}s  (n={len(times)})"
+    )
 
 
 def main() -> None:

@@ -21,7 +21,9 @@ def main() -> None:
     dataset = Path(sys.argv[1]) if len(sys.argv) > 1 else default_dataset()
     cases = load_dataset(dataset)
     index = Index(Settings())
-    by_mode = {mode: retrieval_recall(index, cases, ks=(5, 20), mode=mode) for mode in ("bm25", "dense", "hybrid")}
+    by_mode = {
+        mode: retrieval_recall(index, cases, ks=(5, 20), mode=mode) for mode in ("bm25", "dense", "hybrid")
+    }
     print(f"{'kind':<14}{'bm25':>14}{'dense':>14}{'fused':>14}   (recall@5 / recall@20, {dataset.name})")
     for kind in KINDS:
         if kind not in by_mode["hybrid"]:

@@ -22,8 +22,11 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: object) -> object:
     host = address[0] if isinstance(address, tuple) else address
-    if (self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(host, str)
-            and not (host.startswith("127.") or host in ("localhost", "::1"))):
+    if (
+        self.family in (socket.AF_INET, socket.AF_INET6)
+        and isinstance(host, str)
+        and not (host.startswith("127.") or host in ("localhost", "::1"))
+    ):
         raise RuntimeError(f"test tried to reach the network: {address!r}")
     return _real_connect(self, address)  # type: ignore[arg-type]
 
@@ -41,8 +44,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own CITECRAFT_HOME and no model configured."""
     h = tmp_path / "home"
     monkeypatch.setenv("CITECRAFT_HOME", str(h))
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CITECRAFT_MODEL", "CITECRAFT_EMBEDDER",
-                "CITECRAFT_CHROMA_URL", "CITECRAFT_FAULT", "CITECRAFT_API_KEY"):
+    for var in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "CITECRAFT_MODEL",
+        "CITECRAFT_EMBEDDER",
+        "CITECRAFT_CHROMA_URL",
+        "CITECRAFT_FAULT",
+        "CITECRAFT_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     return h
 
@@ -84,8 +94,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
     full_env = {**os.environ, **(env or {})}
     command = [sys.executable, "-m", "citecraft.cli", *args]
     if input is None:
-        proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, env=full_env, timeout=300, stdin=subprocess.DEVNULL
+        )
     else:
         proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300, input=input)
     return proc.returncode, proc.stdout, proc.stderr

@@ -70,14 +70,17 @@ def test_extractive_answer_cites_the_paper_it_quotes(index: Index) -> None:
         assert c.title == sp.paper.title
         assert c.date == sp.paper.display_date()
         assert c.quote in sp.sentence_texts()
-        assert answer.context[c.n - 1].paper.paper_id == c.paper_id  # [n] is the n-th paper of the answer's context
+        assert (
+            answer.context[c.n - 1].paper.paper_id == c.paper_id
+        )  # [n] is the n-th paper of the answer's context
     assert by_n[[c.n for c in answer.citations if c.paper_id == nerv][0]].date == "2024-02-28"
 
 
 def test_extractive_citations_are_numbered_from_one_in_order(index: Index) -> None:
     # a several-paper answer that does not quote every retrieved paper: still [1], [2], ... with no gaps
-    answer = Answerer(index).ask("Which papers compress video with implicit neural representations, and how do "
-                                 "they differ?")
+    answer = Answerer(index).ask(
+        "Which papers compress video with implicit neural representations, and how do they differ?"
+    )
     assert len(answer.citations) >= 2
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     first_use = [answer.answer.index(f"[{c.n}]") for c in answer.citations]
@@ -109,83 +112,115 @@ def test_question_naming_an_unknown_benchmark_abstains(index: Index) -> None:
     assert answer.citations == []
 
 
-@pytest.mark.parametrize("question", [
-    # a proper name in mid-sentence that no paper mentions
-    "Which paper in the corpus reports GPT-4's score on the Uniform Bar Exam?",
-    # every name is in the collection, but no retrieved paper mentions LoRA together with the rest
-    "How does the choice of LoRA rank affect catastrophic forgetting when fine-tuning Llama-2 on medical data?",
-    # the Yi paper is in the collection; what it never states is a number of GPUs
-    "How many GPUs and how many GPU-hours were used to pretrain Yi-34B?",
-    # Atari is in the collection; a figure over "all 57" games is not
-    "What mean human-normalized score does the best method reach across all 57 Atari games?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a proper name in mid-sentence that no paper mentions
+        "Which paper in the corpus reports GPT-4's score on the Uniform Bar Exam?",
+        # every name is in the collection, but no retrieved paper mentions LoRA together with the rest
+        "How does the choice of LoRA rank affect catastrophic forgetting when fine-tuning Llama-2 on medical data?",
+        # the Yi paper is in the collection; what it never states is a number of GPUs
+        "How many GPUs and how many GPU-hours were used to pretrain Yi-34B?",
+        # Atari is in the collection; a figure over "all 57" games is not
+        "What mean human-normalized score does the best method reach across all 57 Atari games?",
+    ],
+)
 def test_near_miss_questions_abstain(index: Index, question: str) -> None:
     answer = Answerer(index).ask(question)
     assert answer.abstained is True, answer.answer
     assert answer.citations == []
 
 
-@pytest.mark.parametrize(("question", "title"), [
-    # a demonym is not a name: "ancient Greek philosophy" must not make it abstain
-    ("Which position paper argues that as image and text networks get bigger, their notions of which data points "
-     "are close together grow more similar, heading toward one common picture of the world, with a nod to ancient "
-     "Greek philosophy?", "The Platonic Representation Hypothesis"),
-    # "how many" answered by a number in the chosen paper
-    ("How many pretraining tokens were used for the Yi models?", "Yi: Open Foundation Models by 01.AI"),
-    # a number the question relies on that the abstract states ("3.1 trillion")
-    ("What goes into the 3.1 trillion tokens the Yi models were pretrained on?", "Yi: Open Foundation Models by 01.AI"),
-])
-def test_answerable_questions_with_names_and_counts_are_answered(index: Index, question: str, title: str) -> None:
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # a demonym is not a name: "ancient Greek philosophy" must not make it abstain
+        (
+            "Which position paper argues that as image and text networks get bigger, their notions of which data points "
+            "are close together grow more similar, heading toward one common picture of the world, with a nod to ancient "
+            "Greek philosophy?",
+            "The Platonic Representation Hypothesis",
+        ),
+        # "how many" answered by a number in the chosen paper
+        ("How many pretraining tokens were used for the Yi models?", "Yi: Open Foundation Models by 01.AI"),
+        # a number the question relies on that the abstract states ("3.1 trillion")
+        (
+            "What goes into the 3.1 trillion tokens the Yi models were pretrained on?",
+            "Yi: Open Foundation Models by 01.AI",
+        ),
+    ],
+)
+def test_answerable_questions_with_names_and_counts_are_answered(
+    index: Index, question: str, title: str
+) -> None:
     answer = Answerer(index).ask(question)
     assert answer.abstained is False
     assert [c.title for c in answer.citations] == [title]
 
 
-@pytest.mark.parametrize(("question", "missing"), [
-    ("What mean score does it reach across all 57 Atari games?", ["57"]),
-    ("Does training for 1,000,000 steps help?", ["1,000,000"]),
-    # years and author counts are metadata, decimals and percentages match as written
-    ("Which papers since 2023 with at most 3 authors report 10% gains at 3.5 bits?", []),
-    ("Which papers have 6 or more authors?", []),
-    # "pass@1", "top-5" and "7B" are names, left to unmentioned_names
-    ("What pass@1 does the top-5 7B model get?", []),
-])
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("What mean score does it reach across all 57 Atari games?", ["57"]),
+        ("Does training for 1,000,000 steps help?", ["1,000,000"]),
+        # years and author counts are metadata, decimals and percentages match as written
+        ("Which papers since 2023 with at most 3 authors report 10% gains at 3.5 bits?", []),
+        ("Which papers have 6 or more authors?", []),
+        # "pass@1", "top-5" and "7B" are names, left to unmentioned_names
+        ("What pass@1 does the top-5 7B model get?", []),
+    ],
+)
 def test_unmentioned_numbers(question: str, missing: list[str]) -> None:
     assert unmentioned_numbers(question, "we train for 1000 steps and gain 10 % at 3.5 bits") == missing
 
 
 def test_a_paper_named_by_its_whole_title_is_the_only_one_cited(index: Index) -> None:
     # "Neural Architecture Search: Insights from 1000 Papers" is also named by its short name; the longer name wins
-    answer = Answerer(index).ask("What CIFAR-10 test error and Penn Treebank perplexity does Neural Architecture "
-                                 "Search with Reinforcement Learning achieve?")
+    answer = Answerer(index).ask(
+        "What CIFAR-10 test error and Penn Treebank perplexity does Neural Architecture "
+        "Search with Reinforcement Learning achieve?"
+    )
     assert [c.title for c in answer.citations] == ["Neural Architecture Search with Reinforcement Learning"]
     assert "3.65" in answer.answer
 
 
 def test_which_paper_question_is_answered_from_the_best_matching_sentence(index: Index) -> None:
     # the fused score ranks another paper first; its best sentence makes the right one win
-    answer = Answerer(index).ask("Is there a paper that uses a deep convnet's internal features to separate what a "
-                                 "photo depicts from the look of an artwork, and then merge the two into new pictures?")
+    answer = Answerer(index).ask(
+        "Is there a paper that uses a deep convnet's internal features to separate what a "
+        "photo depicts from the look of an artwork, and then merge the two into new pictures?"
+    )
     assert [c.title for c in answer.citations] == ["A Neural Algorithm of Artistic Style"]
 
 
 def test_extractive_sentences_are_in_the_third_person_and_skip_boilerplate() -> None:
     from citecraft.answer import BOILERPLATE, third_person
 
-    assert third_person("Specifically, we combined our earlier work with theirs.") == \
-        "Specifically, the authors combined their earlier work with theirs."
+    assert (
+        third_person("Specifically, we combined our earlier work with theirs.")
+        == "Specifically, the authors combined their earlier work with theirs."
+    )
     assert third_person("We show that we can.") == "The authors show that they can."
     assert third_person("Our results hold in the US.") == "The authors' results hold in the US."
     assert BOILERPLATE.search("The code is available at: https://github.com/x/y")
     assert BOILERPLATE.search("Code and models are publicly available.")
-    assert BOILERPLATE.search("An MS-MLP with 85 million parameters achieves 83.8% top-1 accuracy on ImageNet-1K.") is None
+    assert (
+        BOILERPLATE.search(
+            "An MS-MLP with 85 million parameters achieves 83.8% top-1 accuracy on ImageNet-1K."
+        )
+        is None
+    )
 
 
 def test_since_filter_only_cites_papers_dated_on_or_after(index: Index) -> None:
     cutoff = date(2024, 1, 1)
 
     def dated_after(d: str | None) -> bool:
-        return d is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) is not None and date.fromisoformat(d) >= cutoff
+        return (
+            d is not None
+            and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) is not None
+            and date.fromisoformat(d) >= cutoff
+        )
 
     unfiltered = Answerer(index).ask(DIFFUSION_QUESTION)
     assert not unfiltered.abstained
@@ -216,7 +251,10 @@ def test_validate_removes_and_reports_an_invented_marker(five: list[StoredPaper]
 def test_validate_comma_list_becomes_separate_citations(five: list[StoredPaper]) -> None:
     cleaned, citations, removed, uncited = validate("Alpha beta gamma delta epsilon [1, 3].", five)
     assert cleaned == "Alpha beta gamma delta epsilon [1][3]."
-    assert [(c.n, c.paper_id) for c in citations] == [(1, five[0].paper.paper_id), (3, five[2].paper.paper_id)]
+    assert [(c.n, c.paper_id) for c in citations] == [
+        (1, five[0].paper.paper_id),
+        (3, five[2].paper.paper_id),
+    ]
     assert removed == [] and uncited == []
 
 
@@ -230,7 +268,10 @@ def test_validate_repeated_marker_is_one_citation(five: list[StoredPaper]) -> No
 def test_validate_mixed_valid_and_invalid_markers(five: list[StoredPaper]) -> None:
     text = "A claim about things here [1, 9]. Another claim about stuff [0][2]. Third claim with many words [2; 3]."
     cleaned, citations, removed, uncited = validate(text, five)
-    assert cleaned == "A claim about things here [1]. Another claim about stuff [2]. Third claim with many words [2][3]."
+    assert (
+        cleaned
+        == "A claim about things here [1]. Another claim about stuff [2]. Third claim with many words [2][3]."
+    )
     assert [c.n for c in citations] == [1, 2, 3]
     assert [c.paper_id for c in citations] == [sp.paper.paper_id for sp in five[:3]]
     assert [r["n"] for r in removed] == [9, 0]
@@ -238,8 +279,10 @@ def test_validate_mixed_valid_and_invalid_markers(five: list[StoredPaper]) -> No
 
 
 def test_validate_flags_uncited_claims_but_not_questions_or_fragments(five: list[StoredPaper]) -> None:
-    text = ("Alpha beta gamma delta epsilon [1]. This sentence cites nothing at all. Short one. "
-            "Is this a question about things?\n- A bullet that also states a fact\n- Cited bullet says something too [4]")
+    text = (
+        "Alpha beta gamma delta epsilon [1]. This sentence cites nothing at all. Short one. "
+        "Is this a question about things?\n- A bullet that also states a fact\n- Cited bullet says something too [4]"
+    )
     cleaned, citations, removed, uncited = validate(text, five)
     assert cleaned == text
     assert uncited == ["This sentence cites nothing at all.", "- A bullet that also states a fact"]
@@ -251,20 +294,25 @@ def test_validate_quotes_the_best_supporting_sentence(index: Index) -> None:
     nerv = index.get(paper_id_by_title(index, NERV_TITLE))
     assert nerv is not None
     others = [index.papers()[pid] for pid in sorted(index.papers())[:2]]
-    _, citations, _, _ = validate("NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [3].", [*others, nerv])
+    _, citations, _, _ = validate(
+        "NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [3].", [*others, nerv]
+    )
     assert len(citations) == 1
     assert citations[0].paper_id == nerv.paper.paper_id
     assert citations[0].quote == next(s for s in nerv.sentence_texts() if "UVG" in s)
     assert citations[0].quote.startswith("We evaluate our method on UVG, MCL JVC, and Bunny datasets")
 
 
-@pytest.mark.parametrize("text", [
-    "This sentence has no markers at all and makes a claim.",
-    "Numbers like 3.5 and (2) and [a] are not citations of anything here.",
-    "Claim one has five words [9][9]. Claim two has five words [6].",
-    "Claim one has five words [2] and then more [1]. Claim two [5; 5, 5].",
-    "In 2023 [2023] the model scored 5 points [3].",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This sentence has no markers at all and makes a claim.",
+        "Numbers like 3.5 and (2) and [a] are not citations of anything here.",
+        "Claim one has five words [9][9]. Claim two has five words [6].",
+        "Claim one has five words [2] and then more [1]. Claim two [5; 5, 5].",
+        "In 2023 [2023] the model scored 5 points [3].",
+    ],
+)
 def test_validate_never_invents_a_marker(five: list[StoredPaper], text: str) -> None:
     cleaned, citations, removed, _ = validate(text, five)
     given = set(numbers(text))
@@ -285,7 +333,9 @@ def test_validate_removes_an_out_of_range_range_marker(five: list[StoredPaper]) 
 
 def test_brackets_quoted_from_an_abstract_are_not_citations(index: Index) -> None:
     # the abstract says "slope-restricted on [0,1]": an interval, not a citation of paper 0 or 1
-    answer = Answerer(index).ask("Which activation functions are slope-restricted in the quadratic constraints paper?")
+    answer = Answerer(index).ask(
+        "Which activation functions are slope-restricted in the quadratic constraints paper?"
+    )
     assert not answer.abstained
     assert "[0,1]" in answer.answer
     assert answer.removed_citations == []

@@ -17,7 +17,16 @@ NERV_QUESTION = "Which datasets does NeRV++ evaluate on?"
 NERV_TITLE = "NERV++: An Enhanced Implicit Neural Video Representation"
 NERV_ID = "nerv-enhanced-implicit-neural-ead2d32f"
 DIFFUSION_QUESTION = "Which papers study diffusion models for image generation?"
-TOP_KEYS = {"question", "answer", "abstained", "citations", "removed_citations", "model", "usage", "timings_ms"}
+TOP_KEYS = {
+    "question",
+    "answer",
+    "abstained",
+    "citations",
+    "removed_citations",
+    "model",
+    "usage",
+    "timings_ms",
+}
 CITATION_KEYS = {"n", "paper_id", "title", "date", "quote"}
 USAGE_KEYS = {"prompt_tokens", "completion_tokens", "cost_usd"}
 
@@ -41,7 +50,9 @@ def check_shape(data: dict[str, Any]) -> None:
         assert c["date"] is None or isinstance(c["date"], str)
         assert isinstance(c["quote"], str) and c["quote"]
     assert set(data["usage"]) == USAGE_KEYS
-    assert isinstance(data["usage"]["prompt_tokens"], int) and isinstance(data["usage"]["completion_tokens"], int)
+    assert isinstance(data["usage"]["prompt_tokens"], int) and isinstance(
+        data["usage"]["completion_tokens"], int
+    )
     assert data["usage"]["cost_usd"] is None or isinstance(data["usage"]["cost_usd"], float)
     assert isinstance(data["timings_ms"], dict)
     assert all(isinstance(v, int | float) for v in data["timings_ms"].values())
@@ -77,7 +88,9 @@ def test_ask_markdown_has_a_references_section(readonly_bundled: Path) -> None:
     assert sep, out
     assert "UVG" in body
     ref_lines = [line for line in refs.splitlines() if line.strip()]
-    assert ref_lines and all(re.match(r"^\[\d+\] .+ \(.+\) — `[^`]+`$", line) for line in ref_lines), ref_lines
+    assert ref_lines and all(re.match(r"^\[\d+\] .+ \(.+\) — `[^`]+`$", line) for line in ref_lines), (
+        ref_lines
+    )
     nerv = [line for line in ref_lines if NERV_ID in line]
     assert len(nerv) == 1
     n = re.match(r"^\[(\d+)\]", nerv[0]).group(1)  # type: ignore[union-attr]
@@ -106,7 +119,9 @@ def test_ask_bib_writes_the_cited_papers(readonly_bundled: Path, tmp_path: Path)
 def test_ask_bib_round_trips_an_abstract_with_latex(readonly_bundled: Path, tmp_path: Path) -> None:
     bib = tmp_path / "strip.bib"
     data = ask_json("What does Strip-MLP improve on Caltech-101?", "--bib", str(bib))
-    assert [c["title"] for c in data["citations"]] == ["Strip-MLP: Efficient Token Interaction for Vision MLP"]
+    assert [c["title"] for c in data["citations"]] == [
+        "Strip-MLP: Efficient Token Interaction for Vision MLP"
+    ]
     result = read_file(bib)
     assert result.problems == []
     assert [p.title for p in result.papers] == ["Strip-MLP: Efficient Token Interaction for Vision MLP"]
@@ -114,8 +129,11 @@ def test_ask_bib_round_trips_an_abstract_with_latex(readonly_bundled: Path, tmp_
 
 def test_ask_since_is_respected(readonly_bundled: Path) -> None:
     def dated_after(d: str | None) -> bool:
-        return d is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) is not None and \
-            date.fromisoformat(d) >= date(2024, 1, 1)
+        return (
+            d is not None
+            and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) is not None
+            and date.fromisoformat(d) >= date(2024, 1, 1)
+        )
 
     unfiltered = ask_json(DIFFUSION_QUESTION)
     assert not all(dated_after(c["date"]) for c in unfiltered["citations"])  # the filter has work to do
@@ -130,7 +148,8 @@ def test_ask_with_a_bad_since_date_is_one_line(readonly_bundled: Path) -> None:
     assert "Traceback" not in err
     assert out == ""
     assert err.strip().splitlines() == [
-        "error: --since 'last tuesday' is not a date (use YYYY-MM-DD or YYYY)"]
+        "error: --since 'last tuesday' is not a date (use YYYY-MM-DD or YYYY)"
+    ]
 
 
 def test_ask_uses_the_llm_and_validates_its_citations(readonly_bundled: Path) -> None:
@@ -140,8 +159,16 @@ def test_ask_uses_the_llm_and_validates_its_citations(readonly_bundled: Path) ->
         return f"NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [{n}]. It beats every codec [9]."
 
     with FakeOpenAI(responder, require_key="sk-test") as srv:
-        data = ask_json(NERV_QUESTION, "--base-url", srv.base_url, "--model", "fake-model", "-k", "4",
-                        env={"OPENAI_API_KEY": "sk-test"})
+        data = ask_json(
+            NERV_QUESTION,
+            "--base-url",
+            srv.base_url,
+            "--model",
+            "fake-model",
+            "-k",
+            "4",
+            env={"OPENAI_API_KEY": "sk-test"},
+        )
         requests = srv.chat_requests
     check_shape(data)
     assert len(requests) == 1
@@ -152,7 +179,10 @@ def test_ask_uses_the_llm_and_validates_its_citations(readonly_bundled: Path) ->
     n = int(re.search(rf"(?m)^\[(\d+)\] {re.escape(NERV_TITLE)} \(", prompt).group(1))  # type: ignore[union-attr]
     assert data["model"] == "fake-model"
     assert data["abstained"] is False
-    assert data["answer"] == f"NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [{n}]. It beats every codec."
+    assert (
+        data["answer"]
+        == f"NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [{n}]. It beats every codec."
+    )
     assert [(c["n"], c["paper_id"]) for c in data["citations"]] == [(n, NERV_ID)]
     assert [r["n"] for r in data["removed_citations"]] == [9]
     assert data["usage"]["prompt_tokens"] > 0 and data["usage"]["completion_tokens"] > 0
@@ -166,4 +196,5 @@ def test_ask_with_a_model_and_no_key_is_a_one_line_error(readonly_bundled: Path)
     assert out == ""
     assert err.strip().splitlines() == [
         "error: model 'gpt-4o-mini' needs OPENAI_API_KEY, or --base-url for a local server "
-        "(or drop --model to use the offline extractive engine)"]
+        "(or drop --model to use the offline extractive engine)"
+    ]

@@ -35,24 +35,49 @@ class Case:
 CASES = [
     Case("empty.jsonl", b"", 2, ": file is empty (nothing to ingest)", []),
     Case("blank.txt", b"\n   \n\t\n", 2, ": file is empty (nothing to ingest)", []),
-    Case("blob.bin", bytes(range(256)) * 8, 2,
-         ": binary file, not a paper list (use JSONL, CSV, BibTeX, arXiv Atom XML or a saved daily-papers page)", []),
-    Case("notes.txt",
-         b"Some notes I took about papers.\nThe retrieval one was good, the protein one less so.\n"
-         b"Remember to read about gradient noise.\n", 2,
-         ": unknown format (expected JSONL, CSV with title and abstract columns, BibTeX, arXiv Atom XML "
-         "or a saved daily-papers page; pass --format to force one)", []),
-    Case("not-json.jsonl", jl(NEW_D) + b'{"title": "Broken", "abstract": \n' + jl(NEW_E), 6,
-         ":2: not valid JSON (Expecting value); skipped", [NEW_D["title"], NEW_E["title"]]),
-    Case("no-abstract.jsonl", jl(NEW_D) + b"\n" + jl({"title": "A Lonely Title", "date": "2020-01-01"}), 6,
-         ":3: record 'A Lonely Title' has no abstract; skipped", [NEW_D["title"]]),
-    Case("latin1.jsonl", jl(NEW_D) + '{"title": "Caf\xe9 Culture", "abstract": "Espresso."}\n'.encode("latin-1")
-         + jl(NEW_E), 6, ":2: line is not valid UTF-8; skipped", [NEW_D["title"], NEW_E["title"]]),
+    Case(
+        "blob.bin",
+        bytes(range(256)) * 8,
+        2,
+        ": binary file, not a paper list (use JSONL, CSV, BibTeX, arXiv Atom XML or a saved daily-papers page)",
+        [],
+    ),
+    Case(
+        "notes.txt",
+        b"Some notes I took about papers.\nThe retrieval one was good, the protein one less so.\n"
+        b"Remember to read about gradient noise.\n",
+        2,
+        ": unknown format (expected JSONL, CSV with title and abstract columns, BibTeX, arXiv Atom XML "
+        "or a saved daily-papers page; pass --format to force one)",
+        [],
+    ),
+    Case(
+        "not-json.jsonl",
+        jl(NEW_D) + b'{"title": "Broken", "abstract": \n' + jl(NEW_E),
+        6,
+        ":2: not valid JSON (Expecting value); skipped",
+        [NEW_D["title"], NEW_E["title"]],
+    ),
+    Case(
+        "no-abstract.jsonl",
+        jl(NEW_D) + b"\n" + jl({"title": "A Lonely Title", "date": "2020-01-01"}),
+        6,
+        ":3: record 'A Lonely Title' has no abstract; skipped",
+        [NEW_D["title"]],
+    ),
+    Case(
+        "latin1.jsonl",
+        jl(NEW_D) + '{"title": "Caf\xe9 Culture", "abstract": "Espresso."}\n'.encode("latin-1") + jl(NEW_E),
+        6,
+        ":2: line is not valid UTF-8; skipped",
+        [NEW_D["title"], NEW_E["title"]],
+    ),
 ]
 
-LATIN1_BIB = ("@article{mueller2020,\n  title = {M\xfcller Ratchets in Asexual Populations},\n"
-              "  abstract = {Deleterious mutations accumulate in asexual populations.},\n  year = 2020\n}\n"
-              ).encode("latin-1")
+LATIN1_BIB = (
+    "@article{mueller2020,\n  title = {M\xfcller Ratchets in Asexual Populations},\n"
+    "  abstract = {Deleterious mutations accumulate in asexual populations.},\n  year = 2020\n}\n"
+).encode("latin-1")
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +105,15 @@ def search(home: Path, query: str, k: int = 5) -> list[tuple[str, float]]:
 def snapshot(home: Path) -> dict[str, bytes]:
     """Every file of the index (the lock file aside), by relative path."""
     root = home / "index"
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 # ---- through read_paths -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_read_paths_reports_one_problem_and_keeps_the_rest(case: Case, tmp_path: Path) -> None:
@@ -102,7 +131,9 @@ def test_read_paths_latin1_bibtex_names_file(tmp_path: Path) -> None:
     assert result.papers == []
     (problem,) = result.problems
     assert (problem.file, problem.line) == (str(path), 2)
-    assert str(problem) == f"{path}:2: not valid UTF-8 text (re-save the file as UTF-8)"  # the file named once
+    assert (
+        str(problem) == f"{path}:2: not valid UTF-8 text (re-save the file as UTF-8)"
+    )  # the file named once
 
 
 def test_read_paths_directory_with_a_bad_file(tmp_path: Path) -> None:
@@ -113,7 +144,9 @@ def test_read_paths_directory_with_a_bad_file(tmp_path: Path) -> None:
     (folder / ".hidden.jsonl").write_bytes(b"garbage")  # dot files are skipped
     result = read_paths([folder])
     assert [p.title for p in result.papers] == [NEW_D["title"]]
-    assert [str(p) for p in result.problems] == [f"{folder / 'a-empty.csv'}: file is empty (nothing to ingest)"]
+    assert [str(p) for p in result.problems] == [
+        f"{folder / 'a-empty.csv'}: file is empty (nothing to ingest)"
+    ]
 
 
 def test_read_paths_missing_file(tmp_path: Path) -> None:
@@ -123,10 +156,12 @@ def test_read_paths_missing_file(tmp_path: Path) -> None:
 
 # ---- through `citecraft ingest` ----------------------------------------------------------------
 
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_cli_ingest_bad_file(case: Case, indexed: Path, base: tuple[Path, list[tuple[str, float]]],
-                             tmp_path: Path) -> None:
+def test_cli_ingest_bad_file(
+    case: Case, indexed: Path, base: tuple[Path, list[tuple[str, float]]], tmp_path: Path
+) -> None:
     path = tmp_path / case.name
     path.write_bytes(case.data)
     before = snapshot(indexed)
@@ -140,8 +175,10 @@ def test_cli_ingest_bad_file(case: Case, indexed: Path, base: tuple[Path, list[t
     lines = err.splitlines()
     assert [line for line in lines if str(path) in line] == [f"skipped {path}{case.problem}"]
     if case.exit_code == 2:
-        assert lines == [f"skipped {path}{case.problem}",
-                         "error: no papers could be read; the index was not changed"]
+        assert lines == [
+            f"skipped {path}{case.problem}",
+            "error: no papers could be read; the index was not changed",
+        ]
         assert out == ""
         assert snapshot(indexed) == before  # not one byte of the index changed
         assert search(indexed, QUERY) == base[1]
@@ -158,7 +195,8 @@ def test_cli_ingest_bad_file(case: Case, indexed: Path, base: tuple[Path, list[t
     assert sorted(rows[pid]["title"] for pid in set(rows) - set(old_rows)) == sorted(case.loaded)
     assert set(manifest["papers"]) == set(rows)
     assert search(indexed, "lichen drought photosynthesis", k=1)[0][0] == next(
-        pid for pid, r in rows.items() if r["title"] == NEW_D["title"])
+        pid for pid, r in rows.items() if r["title"] == NEW_D["title"]
+    )
 
 
 @pytest.mark.timeout(120)
@@ -168,8 +206,10 @@ def test_cli_ingest_latin1_bibtex(indexed: Path, tmp_path: Path) -> None:
     before = snapshot(indexed)
     code, out, err = run_cli("ingest", str(path))
     assert code == 2
-    assert err.splitlines() == [f"skipped {path}:2: not valid UTF-8 text (re-save the file as UTF-8)",
-                                "error: no papers could be read; the index was not changed"]
+    assert err.splitlines() == [
+        f"skipped {path}:2: not valid UTF-8 text (re-save the file as UTF-8)",
+        "error: no papers could be read; the index was not changed",
+    ]
     assert snapshot(indexed) == before
 
 
@@ -191,8 +231,10 @@ def test_cli_ingest_only_bad_files_on_empty_home(home: Path, tmp_path: Path) -> 
     path.write_bytes(b"")
     code, out, err = run_cli("ingest", str(path))
     assert code == 2
-    assert err.splitlines() == [f"skipped {path}: file is empty (nothing to ingest)",
-                                "error: no papers could be read; the index was not changed"]
+    assert err.splitlines() == [
+        f"skipped {path}: file is empty (nothing to ingest)",
+        "error: no papers could be read; the index was not changed",
+    ]
     assert not (home / "index" / "manifest.json").exists()
 
 
@@ -203,5 +245,7 @@ def test_cli_ingest_title_with_square_brackets(indexed: Path, tmp_path: Path) ->
     path.write_bytes(jl(NEW_D, {"title": "Closing [/b] and [bold] tags"}))
     code, out, err = run_cli("ingest", str(path))
     assert "Traceback" not in err
-    assert err.splitlines() == [f"skipped {path}:2: record 'Closing [/b] and [bold] tags' has no abstract; skipped"]
+    assert err.splitlines() == [
+        f"skipped {path}:2: record 'Closing [/b] and [bold] tags' has no abstract; skipped"
+    ]
     assert code == 6

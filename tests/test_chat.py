@@ -134,10 +134,14 @@ def llm_responder(body: dict[str, Any]) -> str:
     numbered = {title: n for n, title, _ in HEADER.findall(prompt)}
     if NERV_TITLE not in numbered:
         return "NeRV++ is not among these papers [1]."
-    return f"NeRV++ enhances the NeRV decoder for implicit neural video representation [{numbered[NERV_TITLE]}]."
+    return (
+        f"NeRV++ enhances the NeRV decoder for implicit neural video representation [{numbered[NERV_TITLE]}]."
+    )
 
 
-def test_llm_rewrites_a_follow_up_from_the_history(shared_index: Index, tmp_path: Path, srv: FakeOpenAI) -> None:
+def test_llm_rewrites_a_follow_up_from_the_history(
+    shared_index: Index, tmp_path: Path, srv: FakeOpenAI
+) -> None:
     srv.responder = llm_responder
     model = ChatModel("fake-model", base_url=srv.base_url, api_key="sk-test", timeout=10, max_retries=0)
     convo = session(shared_index, tmp_path, model=model)
@@ -194,11 +198,20 @@ def test_reset_forgets_the_conversation_on_disk(shared_index: Index, tmp_path: P
     assert convo.rewrite(COMPARE_Q) == COMPARE_Q
 
 
-@pytest.mark.parametrize("damage", [
-    b"[{\"question\": \"Which papers", b"{\"question\": \"x\"}", b"[{\"question\": 1}]",
-    b"[{\"question\": \"q\", \"standalone\": \"q\", \"answer\": \"a\", \"citations\": \"none\"}]", b"\xff\xfe\x00[",
-], ids=["truncated", "not-a-list", "wrong-fields", "bad-citations", "not-utf8"])
-def test_a_damaged_history_is_moved_aside_not_lost(shared_index: Index, tmp_path: Path, damage: bytes) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b'[{"question": "Which papers',
+        b'{"question": "x"}',
+        b'[{"question": 1}]',
+        b'[{"question": "q", "standalone": "q", "answer": "a", "citations": "none"}]',
+        b"\xff\xfe\x00[",
+    ],
+    ids=["truncated", "not-a-list", "wrong-fields", "bad-citations", "not-utf8"],
+)
+def test_a_damaged_history_is_moved_aside_not_lost(
+    shared_index: Index, tmp_path: Path, damage: bytes
+) -> None:
     chats = tmp_path / "chats"
     chats.mkdir()
     (chats / "t.json").write_bytes(damage)
@@ -215,7 +228,9 @@ def test_a_damaged_history_is_moved_aside_not_lost(shared_index: Index, tmp_path
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
-def test_a_session_name_cannot_leave_the_chats_directory(shared_index: Index, tmp_path: Path, name: str) -> None:
+def test_a_session_name_cannot_leave_the_chats_directory(
+    shared_index: Index, tmp_path: Path, name: str
+) -> None:
     with pytest.raises(ConfigError, match="session name"):
         session(shared_index, tmp_path, name)
     assert not (tmp_path / "escape.json").exists()
@@ -234,8 +249,17 @@ def expected_turns(tmp_path: Path) -> tuple[str, list[str]]:
 
 def test_chat_repl_commands(bundled: Path, tmp_path: Path) -> None:
     standalone, sources = expected_turns(tmp_path)
-    script = [VIDEO_Q, COMPARE_Q, "/sources", "/bogus", "/reset", "/sources", "", "/quit",
-              "Which datasets does NeRV++ evaluate on?"]
+    script = [
+        VIDEO_Q,
+        COMPARE_Q,
+        "/sources",
+        "/bogus",
+        "/reset",
+        "/sources",
+        "",
+        "/quit",
+        "Which datasets does NeRV++ evaluate on?",
+    ]
     code, out, err = run_cli("chat", input="\n".join(script) + "\n")
     assert code == 0, err
     assert "Traceback" not in err
@@ -267,10 +291,10 @@ def test_chat_history_carries_over_between_runs(bundled: Path, tmp_path: Path) -
 def test_chat_warns_about_a_damaged_history(bundled: Path) -> None:
     chats = bundled / "chats"
     chats.mkdir()
-    (chats / "default.json").write_text("[{\"question\": ", "utf-8")
+    (chats / "default.json").write_text('[{"question": ', "utf-8")
     code, out, err = run_cli("chat", input="/quit\n")
     assert code == 0, err
-    assert (chats / "default.json.bad").read_text("utf-8") == "[{\"question\": "
+    assert (chats / "default.json.bad").read_text("utf-8") == '[{"question": '
     warning = " ".join(err.split())
     assert warning.startswith("warning: chat history ") and "default.json.bad" in warning, err
     assert BANNER.match(out.splitlines()[0])
@@ -299,8 +323,15 @@ def test_chat_in_ci_without_a_terminal_ends_at_end_of_input(home: Path) -> None:
 def test_chat_with_a_model_rewrites_through_it(bundled: Path, srv: FakeOpenAI) -> None:
     srv.responder = llm_responder
     env = {"OPENAI_API_KEY": "sk-test"}
-    code, out, err = run_cli("chat", "--base-url", srv.base_url, "--model", "fake-model", env=env,
-                             input=f"{VIDEO_Q}\nwhat datasets does the first one use?\n/quit\n")
+    code, out, err = run_cli(
+        "chat",
+        "--base-url",
+        srv.base_url,
+        "--model",
+        "fake-model",
+        env=env,
+        input=f"{VIDEO_Q}\nwhat datasets does the first one use?\n/quit\n",
+    )
     assert code == 0, err
     assert "(searching for: Which datasets does NeRV++ evaluate on?)" in out
     assert len(srv.chat_requests) == 3
@@ -316,7 +347,11 @@ def test_an_ordinal_word_that_points_at_no_listed_paper_is_left_alone() -> None:
     last = Turn("q", "q", "a", [{"title": "Paper A"}, {"title": "Paper B"}, {"title": "Paper C"}])
     question = "which paper first proposed pointer networks?"
     assert rewrite_offline(question, last, index=None) == question  # type: ignore[arg-type]
-    assert rewrite_offline("how do the second and third compare?", last, index=None) == \
-        "Paper B and Paper C: how do these papers compare?"  # type: ignore[arg-type]
-    assert rewrite_offline("what does the last one propose?", last, index=None) == \
-        "Paper C: what does this paper propose?"  # type: ignore[arg-type]
+    assert (
+        rewrite_offline("how do the second and third compare?", last, index=None)
+        == "Paper B and Paper C: how do these papers compare?"
+    )  # type: ignore[arg-type]
+    assert (
+        rewrite_offline("what does the last one propose?", last, index=None)
+        == "Paper C: what does this paper propose?"
+    )  # type: ignore[arg-type]

@@ -51,9 +51,12 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         pytest.fail(f"the chroma CLI is missing at {CHROMA}")
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         wait_for_heartbeat(f"http://127.0.0.1:{port}", proc)
         yield f"http://127.0.0.1:{port}", port
@@ -67,8 +70,9 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 
 @pytest.mark.timeout(120)
-def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int], home: Path,
-                                                   tmp_path: Path) -> None:
+def test_ingest_and_search_through_a_chroma_server(
+    chroma_server: tuple[str, int], home: Path, tmp_path: Path
+) -> None:
     url, port = chroma_server
     source = tmp_path / "papers.jsonl"
     jsonl(source, *PAPERS)
@@ -84,7 +88,9 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=ChromaSettings(anonymized_telemetry=False))
+    client = chromadb.HttpClient(
+        host="127.0.0.1", port=port, settings=ChromaSettings(anonymized_telemetry=False)
+    )
     assert manifest["collection"] in [c.name for c in client.list_collections()]
     got = client.get_collection(manifest["collection"]).get(include=["metadatas"])
     assert sorted(got["ids"]) == sorted(c for e in manifest["papers"].values() for c in e["chunks"])
@@ -104,7 +110,9 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int
 
 
 @pytest.mark.timeout(120)
-def test_chroma_server_search_keeps_stderr_clean(chroma_server: tuple[str, int], home: Path, tmp_path: Path) -> None:
+def test_chroma_server_search_keeps_stderr_clean(
+    chroma_server: tuple[str, int], home: Path, tmp_path: Path
+) -> None:
     url, _ = chroma_server
     source = tmp_path / "papers.jsonl"
     jsonl(source, *PAPERS[:1])

@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "evals" / "dataset.yaml"
 
 
-def first_of_each_kind(kinds: tuple[str, ...] = ("fact", "multi", "topic", "unanswerable", "filter")) -> list[dict]:
+def first_of_each_kind(
+    kinds: tuple[str, ...] = ("fact", "multi", "topic", "unanswerable", "filter"),
+) -> list[dict]:
     rows = yaml.safe_load(DATASET.read_text("utf-8"))
     return [next(r for r in rows if r["kind"] == kind) for kind in kinds]
 
@@ -45,15 +47,26 @@ def index(readonly_bundled: Path) -> Index:
 def test_run_eval_scores_every_kind(index: Index, small_dataset: Path) -> None:
     cases = load_dataset(small_dataset)
     seen: list[tuple[int, int]] = []
-    run = run_eval(index, cases, Answerer(index), OfflineJudge.from_index(index),
-                   progress=lambda done, total: seen.append((done, total)), dataset=str(small_dataset))
+    run = run_eval(
+        index,
+        cases,
+        Answerer(index),
+        OfflineJudge.from_index(index),
+        progress=lambda done, total: seen.append((done, total)),
+        dataset=str(small_dataset),
+    )
     assert seen == [(i, 5) for i in range(1, 6)]
     assert run.judge == "offline" and run.answer_model == "extractive" and run.topic_engine == "summarize"
     by_id = {r.case.id: r for r in run.results}
     fact = by_id["fact-001"].scores
     assert fact["recall@5"] == fact["recall@20"] == 1.0
-    assert {"gold_citation_precision", "alce_citation_recall", "alce_citation_precision", "faithfulness",
-            "fact_coverage"} <= set(fact)
+    assert {
+        "gold_citation_precision",
+        "alce_citation_recall",
+        "alce_citation_precision",
+        "faithfulness",
+        "fact_coverage",
+    } <= set(fact)
     topic = next(r for r in run.results if r.case.kind == "topic")
     assert "topic_completeness" in topic.scores
     unanswerable = next(r for r in run.results if r.case.kind == "unanswerable")
@@ -65,7 +78,9 @@ def test_run_eval_scores_every_kind(index: Index, small_dataset: Path) -> None:
     json.dumps(report)  # serialisable
 
 
-def test_topic_cases_fall_back_to_ask_without_the_summarizer(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_topic_cases_fall_back_to_ask_without_the_summarizer(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import citecraft.evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "topic_summarizer", lambda: None)
@@ -75,8 +90,9 @@ def test_topic_cases_fall_back_to_ask_without_the_summarizer(index: Index, monke
     assert run.results[0].answer["question"] == case.question  # an Answer, not a Summary
 
 
-def test_eval_cli_writes_reports_and_names_the_judge(readonly_bundled: Path, small_dataset: Path,
-                                                     tmp_path: Path) -> None:
+def test_eval_cli_writes_reports_and_names_the_judge(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "reports"
     code, stdout, stderr = run_cli("eval", str(small_dataset), "--out", str(out))
     assert code == 0, stderr
@@ -91,21 +107,36 @@ def test_eval_cli_writes_reports_and_names_the_judge(readonly_bundled: Path, sma
     assert "judge: **offline**" in md and "| faithfulness |" in md
 
 
-def test_min_faithfulness_fails_the_run(readonly_bundled: Path, small_dataset: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_min_faithfulness_fails_the_run(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "reports"
     code = main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "1.01", "--no-chart"])
     assert code == 1
     assert "below --min-faithfulness 1.01" in capsys.readouterr().err
     assert (out / "latest-offline.json").exists()  # the reports are written all the same
-    assert main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "0.5", "--no-chart"]) == 0
+    assert (
+        main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "0.5", "--no-chart"]) == 0
+    )
 
 
-def test_json_output_and_judge_agreement(readonly_bundled: Path, small_dataset: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_and_judge_agreement(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--labels FILE measures that one file only."""
-    code = main(["eval", str(small_dataset), "--out", str(tmp_path / "r"), "--judge-agreement", "--json",
-                 "--no-chart", "--labels", str(REPO / "evals" / "judge_labels.yaml")])
+    code = main(
+        [
+            "eval",
+            str(small_dataset),
+            "--out",
+            str(tmp_path / "r"),
+            "--judge-agreement",
+            "--json",
+            "--no-chart",
+            "--labels",
+            str(REPO / "evals" / "judge_labels.yaml"),
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judge"] == "offline" and data["passed"] is True
@@ -119,7 +150,9 @@ def _label_dir(tmp_path: Path, heldout: bool, test: bool = False) -> Path:
     """A one-case dataset beside the first rows of the real calibration (and held-out, and test) label files."""
     d = tmp_path / "evals"
     d.mkdir()
-    (d / "one.yaml").write_text(yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8")
+    (d / "one.yaml").write_text(
+        yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8"
+    )
     files = {"judge_labels.yaml": (0, 2, 30)}  # label rows 1-2 are supported, row 31 is not
     if heldout:
         files["judge_labels_heldout.yaml"] = (0, 1, 2, 45, 50)  # rows 1-3 supported, 46 and 51 not
@@ -132,7 +165,8 @@ def _label_dir(tmp_path: Path, heldout: bool, test: bool = False) -> Path:
 
 
 def test_judge_agreement_reports_calibration_heldout_and_test_separately(
-        readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _label_dir(tmp_path, heldout=True, test=True)
     out = tmp_path / "reports"
     assert main(["eval", str(d / "one.yaml"), "--out", str(out), "--judge-agreement", "--no-chart"]) == 0
@@ -151,60 +185,129 @@ def test_judge_agreement_reports_calibration_heldout_and_test_separately(
         c = a["confusion"]
         assert c["supported_as_supported"] + c["supported_as_unsupported"] == n_supported
         assert c["unsupported_as_unsupported"] + c["unsupported_as_supported"] == n_unsupported
-        assert a["accuracy"] == round((c["unsupported_as_unsupported"] + c["supported_as_supported"]) / a["n"], 4)
+        assert a["accuracy"] == round(
+            (c["unsupported_as_unsupported"] + c["supported_as_supported"]) / a["n"], 4
+        )
     # the printed summary and the Markdown name every set and what it was used for, in this order
     lines = [line.strip() for line in printed.splitlines()]
-    cal_line = next(i for i, line in enumerate(lines)
-                    if line.startswith("calibration (thresholds fitted) — judge_labels.yaml, 3 labels:"))
-    held_line = next(i for i, line in enumerate(lines)
-                     if line.startswith("held-out (used for development) — judge_labels_heldout.yaml, 5 labels:"))
-    test_line = next(i for i, line in enumerate(lines)
-                     if line.startswith("test (never used for tuning) — judge_labels_test.yaml, 4 labels:"))
+    cal_line = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("calibration (thresholds fitted) — judge_labels.yaml, 3 labels:")
+    )
+    held_line = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("held-out (used for development) — judge_labels_heldout.yaml, 5 labels:")
+    )
+    test_line = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("test (never used for tuning) — judge_labels_test.yaml, 4 labels:")
+    )
     assert cal_line < held_line < test_line
     assert f"accuracy {heldout['accuracy']:.3f}" in lines[held_line]
     assert f"accuracy {test['accuracy']:.3f}" in lines[test_line]
     md = (out / "latest-offline.md").read_text("utf-8")
-    assert md.index("### calibration (thresholds fitted): judge_labels.yaml") \
-        < md.index("### held-out (used for development): judge_labels_heldout.yaml") \
+    assert (
+        md.index("### calibration (thresholds fitted): judge_labels.yaml")
+        < md.index("### held-out (used for development): judge_labels_heldout.yaml")
         < md.index("### test (never used for tuning): judge_labels_test.yaml")
-    assert "on 3 labelled sentences" in md and "on 5 labelled sentences" in md and "on 4 labelled sentences" in md
+    )
+    assert (
+        "on 3 labelled sentences" in md
+        and "on 5 labelled sentences" in md
+        and "on 4 labelled sentences" in md
+    )
 
 
-def test_judge_agreement_without_a_heldout_file_reports_calibration_only(readonly_bundled: Path, tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_judge_agreement_without_a_heldout_file_reports_calibration_only(
+    readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _label_dir(tmp_path, heldout=False)
-    assert main(["eval", str(d / "one.yaml"), "--out", str(tmp_path / "r"), "--judge-agreement", "--no-chart",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(d / "one.yaml"),
+                "--out",
+                str(tmp_path / "r"),
+                "--judge-agreement",
+                "--no-chart",
+                "--json",
+            ]
+        )
+        == 0
+    )
     agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
     assert list(agreement) == ["calibration"] and agreement["calibration"]["n"] == 3
 
 
-def test_judge_agreement_reports_a_test_file_without_a_heldout_file(readonly_bundled: Path, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_judge_agreement_reports_a_test_file_without_a_heldout_file(
+    readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _label_dir(tmp_path, heldout=False, test=True)
-    assert main(["eval", str(d / "one.yaml"), "--out", str(tmp_path / "r"), "--judge-agreement", "--no-chart",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(d / "one.yaml"),
+                "--out",
+                str(tmp_path / "r"),
+                "--judge-agreement",
+                "--no-chart",
+                "--json",
+            ]
+        )
+        == 0
+    )
     agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
     assert list(agreement) == ["calibration", "test"] and agreement["test"]["n"] == 4
 
 
 def test_markdown_of_a_report_with_the_old_single_agreement() -> None:
     """Reports written before the held-out set hold one agreement dict: still rendered."""
-    report = {"dataset": "d.yaml", "judge": "offline", "answer_model": "extractive", "created": "2026",
-              "seconds": 1.0, "n_cases": 0, "metrics": {},
-              "judge_agreement": {"judge": "offline", "n": 2, "accuracy": 0.5, "precision_unsupported": 1.0,
-                                  "recall_unsupported": 0.5, "labels": "evals/judge_labels.yaml", "errors": [],
-                                  "confusion": {"unsupported_as_unsupported": 1, "supported_as_unsupported": 0,
-                                                "unsupported_as_supported": 1, "supported_as_supported": 0}}}
+    report = {
+        "dataset": "d.yaml",
+        "judge": "offline",
+        "answer_model": "extractive",
+        "created": "2026",
+        "seconds": 1.0,
+        "n_cases": 0,
+        "metrics": {},
+        "judge_agreement": {
+            "judge": "offline",
+            "n": 2,
+            "accuracy": 0.5,
+            "precision_unsupported": 1.0,
+            "recall_unsupported": 0.5,
+            "labels": "evals/judge_labels.yaml",
+            "errors": [],
+            "confusion": {
+                "unsupported_as_unsupported": 1,
+                "supported_as_unsupported": 0,
+                "unsupported_as_supported": 1,
+                "supported_as_supported": 0,
+            },
+        },
+    }
     md = to_markdown(report)
     assert "### labels: judge_labels.yaml" in md and "offline on 2 labelled sentences: accuracy 0.500" in md
 
 
 def _report(tmp_path: Path, name: str, faithfulness: float, judge: str = "offline") -> Path:
-    data = {"dataset": "d.yaml", "judge": judge, "answer_model": "extractive", "created": "2026-01-01T00:00:00Z",
-            "seconds": 1.0, "n_cases": 2,
-            "metrics": {"fact": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2},
-                        "overall": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2}}}
+    data = {
+        "dataset": "d.yaml",
+        "judge": judge,
+        "answer_model": "extractive",
+        "created": "2026-01-01T00:00:00Z",
+        "seconds": 1.0,
+        "n_cases": 2,
+        "metrics": {
+            "fact": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2},
+            "overall": {"faithfulness": faithfulness, "recall@5": 1.0, "n": 2},
+        },
+    }
     path = tmp_path / name
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -252,8 +355,10 @@ def test_the_eval_command_keeps_the_cli_import_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, citecraft.cli; heavy = [m for m in ('citecraft.judge', 'citecraft.evaluate', "
-            "'citecraft.report', 'numpy', 'matplotlib') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, citecraft.cli; heavy = [m for m in ('citecraft.judge', 'citecraft.evaluate', "
+        "'citecraft.report', 'numpy', 'matplotlib') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -276,13 +381,26 @@ def judge_server() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def test_eval_with_an_llm_judge(readonly_bundled: Path, tmp_path: Path, judge_server: FakeOpenAI,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_with_an_llm_judge(
+    readonly_bundled: Path, tmp_path: Path, judge_server: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
     dataset = tmp_path / "one.yaml"
     dataset.write_text(yaml.safe_dump(first_of_each_kind(("fact",)), sort_keys=False), encoding="utf-8")
     out = tmp_path / "reports"
-    code = main(["eval", str(dataset), "--judge", "fake-model", "--base-url", judge_server.base_url,
-                 "--out", str(out), "--no-chart", "--json"])
+    code = main(
+        [
+            "eval",
+            str(dataset),
+            "--judge",
+            "fake-model",
+            "--base-url",
+            judge_server.base_url,
+            "--out",
+            str(out),
+            "--no-chart",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judge"] == "llm:fake-model"

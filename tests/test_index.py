@@ -19,27 +19,31 @@ from tests.conftest import run_cli
 from tests.records import GOOD, NEW_D, NEW_E, jsonl
 
 # a new, longer abstract for the first paper: two chunks at the default 200-token budget
-NEW_ABSTRACT = " ".join([
-    "We revisit mixtures of retrieval experts with a zymurgy-inspired fermentation schedule for routing.",
-    "Each expert is a small dense retriever trained on one slice of the corpus, and a router picks two experts",
-    "per query.",
-    "The fermentation schedule anneals the router temperature so that experts specialise slowly, the way",
-    "yeast strains take over a brewing vessel.",
-    "On five question answering benchmarks the sparse mixture matches a dense retriever ten times its size.",
-    "We study load balancing, expert collapse and the effect of the number of experts on recall at ten.",
-    "Routing decisions are interpretable: experts align with topics such as medicine, law and sports.",
-    "We also show that adding experts later, without retraining the others, keeps recall on old topics.",
-    "Latency falls by a factor of four because only two experts run for each query.",
-    "Ablations show that the annealed schedule matters more than the router architecture.",
-    "Finally we release the code, the trained experts and the routing logs for further study.",
-    "A longer discussion covers failure cases in multilingual retrieval and long documents.",
-    "We hope that sparse retrieval mixtures become a standard baseline for retrieval augmented generation.",
-])
+NEW_ABSTRACT = " ".join(
+    [
+        "We revisit mixtures of retrieval experts with a zymurgy-inspired fermentation schedule for routing.",
+        "Each expert is a small dense retriever trained on one slice of the corpus, and a router picks two experts",
+        "per query.",
+        "The fermentation schedule anneals the router temperature so that experts specialise slowly, the way",
+        "yeast strains take over a brewing vessel.",
+        "On five question answering benchmarks the sparse mixture matches a dense retriever ten times its size.",
+        "We study load balancing, expert collapse and the effect of the number of experts on recall at ten.",
+        "Routing decisions are interpretable: experts align with topics such as medicine, law and sports.",
+        "We also show that adding experts later, without retraining the others, keeps recall on old topics.",
+        "Latency falls by a factor of four because only two experts run for each query.",
+        "Ablations show that the annealed schedule matters more than the router architecture.",
+        "Finally we release the code, the trained experts and the routing logs for further study.",
+        "A longer discussion covers failure cases in multilingual retrieval and long documents.",
+        "We hope that sparse retrieval mixtures become a standard baseline for retrieval augmented generation.",
+    ]
+)
 CHANGED_ID = paper_id_for(GOOD[0]["title"])
 NEW_HASH = Paper(GOOD[0]["title"], NEW_ABSTRACT).content_hash()
 
-MISMATCH = ("error: the index at {index} was built with embedder 'wordllama', not 'minilm' "
-            "(run `citecraft ingest --rebuild` to rebuild it with the new embedder)")
+MISMATCH = (
+    "error: the index at {index} was built with embedder 'wordllama', not 'minilm' "
+    "(run `citecraft ingest --rebuild` to rebuild it with the new embedder)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +73,11 @@ def rows(home: Path) -> dict[str, dict[str, Any]]:
 
 def snapshot(home: Path, chroma: bool = True) -> dict[str, bytes]:
     root = home / "index"
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != ".lock" and (chroma or "chroma" not in p.parts)}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock" and (chroma or "chroma" not in p.parts)
+    }
 
 
 def chroma_state(home: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -88,6 +95,7 @@ def top(home: Path, query: str, k: int = 3) -> list[str]:
 
 # ---- idempotence --------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(120)
 def test_second_ingest_changes_nothing(indexed: Path, base: tuple[Path, Path]) -> None:
     before = snapshot(indexed, chroma=False)
@@ -102,10 +110,14 @@ def test_second_ingest_changes_nothing(indexed: Path, base: tuple[Path, Path]) -
     assert sorted(chunks) == sorted(c for e in manifest(indexed)["papers"].values() for c in e["chunks"])
 
 
-def test_duplicates_in_one_ingest_are_merged_not_doubled(indexed: Path, base: tuple[Path, Path],
-                                                         tmp_path: Path) -> None:
-    extra = jsonl(tmp_path / "dupes.jsonl", {**GOOD[1], "upvotes": 9},
-                  {"title": GOOD[1]["title"].upper() + "!", "abstract": "Short."})
+def test_duplicates_in_one_ingest_are_merged_not_doubled(
+    indexed: Path, base: tuple[Path, Path], tmp_path: Path
+) -> None:
+    extra = jsonl(
+        tmp_path / "dupes.jsonl",
+        {**GOOD[1], "upvotes": 9},
+        {"title": GOOD[1]["title"].upper() + "!", "abstract": "Short."},
+    )
     report = Index(Settings(home=indexed)).ingest(read_paths([extra]).papers)
     assert (report.added, report.updated, report.unchanged, report.merged, report.total) == (0, 0, 3, 1, 3)
     row = rows(indexed)[paper_id_for(GOOD[1]["title"])]
@@ -116,6 +128,7 @@ def test_duplicates_in_one_ingest_are_merged_not_doubled(indexed: Path, base: tu
 
 
 # ---- a changed abstract ------------------------------------------------------------------------
+
 
 @pytest.mark.timeout(120)
 def test_changed_abstract_replaces_its_chunks(indexed: Path, tmp_path: Path) -> None:
@@ -141,13 +154,18 @@ def test_changed_abstract_replaces_its_chunks(indexed: Path, tmp_path: Path) -> 
     others = {cid for cid, meta in chunks.items() if meta["paper_id"] != CHANGED_ID}
     assert others == {c for pid, e in old["papers"].items() if pid != CHANGED_ID for c in e["chunks"]}
     assert len(chunks) == 4
-    assert {(m["title"], m["date"]) for cid, m in chunks.items() if cid in mine} == {(GOOD[0]["title"], "2024-02-01")}
+    assert {(m["title"], m["date"]) for cid, m in chunks.items() if cid in mine} == {
+        (GOOD[0]["title"], "2024-02-01")
+    }
     assert rows(indexed)[CHANGED_ID]["abstract"] == NEW_ABSTRACT
     hits = Retriever(Index(Settings(home=indexed))).search("zymurgy fermentation schedule yeast", k=1).hits
-    assert hits[0].paper_id == CHANGED_ID and "yeast" in hits[0].snippet + rows(indexed)[CHANGED_ID]["abstract"]
+    assert (
+        hits[0].paper_id == CHANGED_ID and "yeast" in hits[0].snippet + rows(indexed)[CHANGED_ID]["abstract"]
+    )
 
 
 # ---- rebuild -----------------------------------------------------------------------------------
+
 
 @pytest.mark.timeout(120)
 def test_rebuild_starts_over(indexed: Path, base: tuple[Path, Path]) -> None:
@@ -186,6 +204,7 @@ def test_normal_ingest_takes_the_new_abstract(indexed: Path, tmp_path: Path) -> 
 
 # ---- refusals ----------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_changing_the_embedder_is_refused(how: str, indexed: Path, base: tuple[Path, Path]) -> None:
@@ -207,7 +226,8 @@ def test_changing_the_chunking_is_refused(indexed: Path, base: tuple[Path, Path]
     assert code == 3
     assert err.splitlines() == [
         f"error: the index at {indexed / 'index'} was chunked with 200/40 tokens, not 100/40 "
-        "(run `citecraft ingest --rebuild` to rebuild it with the new chunking)"]
+        "(run `citecraft ingest --rebuild` to rebuild it with the new chunking)"
+    ]
     assert snapshot(indexed) == before
 
 
@@ -221,7 +241,8 @@ def test_second_writer_fails_clearly(indexed: Path, base: tuple[Path, Path]) -> 
     assert code == 3
     assert err.splitlines() == [
         f"error: another citecraft process is writing the index at {indexed / 'index'} "
-        "(waited 1s; try again when it has finished)"]
+        "(waited 1s; try again when it has finished)"
+    ]
     assert waited >= 1.0
     assert snapshot(indexed) == before
     # once the lock is free, the same command goes through
@@ -237,7 +258,9 @@ FAULTS = ["after-upsert", "after-papers", "after-delete", "mid-bm25", "before-ma
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_killed_ingest_is_repaired(fault: str, indexed: Path, tmp_path: Path) -> None:
-    update = jsonl(tmp_path / "update.jsonl", {**GOOD[0], "abstract": NEW_ABSTRACT}, GOOD[1], GOOD[2], NEW_D, NEW_E)
+    update = jsonl(
+        tmp_path / "update.jsonl", {**GOOD[0], "abstract": NEW_ABSTRACT}, GOOD[1], GOOD[2], NEW_D, NEW_E
+    )
     old = manifest(indexed)
 
     code, out, err = run_cli("ingest", str(update), env={"CITECRAFT_FAULT": fault})
@@ -294,9 +317,13 @@ def test_a_killed_first_ingest_leaves_no_orphan_collection(home: Path, tmp_path:
 def test_a_letter_after_a_hyphen_is_not_an_initial() -> None:
     from citecraft.chunking import sentence_spans
 
-    text = ("Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B. The code is available online. "
-            "The method was proposed by J. Smith and colleagues.")
+    text = (
+        "Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B. The code is available online. "
+        "The method was proposed by J. Smith and colleagues."
+    )
     sentences = [text[a:b] for a, b in sentence_spans(text)]
-    assert sentences == ["Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B.",
-                         "The code is available online.",
-                         "The method was proposed by J. Smith and colleagues."]
+    assert sentences == [
+        "Combined with Swin Transformers, it improves accuracy by 0.5% with Swin-B.",
+        "The code is available online.",
+        "The method was proposed by J. Smith and colleagues.",
+    ]

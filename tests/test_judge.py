@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "evals" / "judge_labels.yaml"
 HELDOUT = REPO / "evals" / "judge_labels_heldout.yaml"
 TEST = REPO / "evals" / "judge_labels_test.yaml"
-CORE = ("Notably, on an NVIDIA TITAN XP GPU, CoreInfer achieved a 10.33 times and 2.72 times speedup compared "
-        "to the Huggingface implementation and PowerInfer, respectively.")
+CORE = (
+    "Notably, on an NVIDIA TITAN XP GPU, CoreInfer achieved a 10.33 times and 2.72 times speedup compared "
+    "to the Huggingface implementation and PowerInfer, respectively."
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,12 @@ def test_offline_judge_agreement_on_the_hand_labels(index: Index) -> None:
     result = run_agreement(index, judge, LABELS)
     assert result["judge"] == "offline" and result["set"] == "calibration"
     assert result["n"] == 52
-    assert result["confusion"] == {"unsupported_as_unsupported": 27, "supported_as_unsupported": 0,
-                                   "unsupported_as_supported": 0, "supported_as_supported": 25}
+    assert result["confusion"] == {
+        "unsupported_as_unsupported": 27,
+        "supported_as_unsupported": 0,
+        "unsupported_as_supported": 0,
+        "supported_as_supported": 25,
+    }
     assert result["accuracy"] == 1.0
     assert result["precision_unsupported"] == 1.0
     assert result["recall_unsupported"] == 1.0
@@ -62,8 +68,12 @@ def test_offline_judge_agreement_on_the_heldout_labels(index: Index) -> None:
     result = run_agreement(index, judge, HELDOUT)
     assert result["set"] == "held_out"
     assert result["n"] == 76
-    assert result["confusion"] == {"unsupported_as_unsupported": 37, "supported_as_unsupported": 1,
-                                   "unsupported_as_supported": 0, "supported_as_supported": 38}
+    assert result["confusion"] == {
+        "unsupported_as_unsupported": 37,
+        "supported_as_unsupported": 1,
+        "unsupported_as_supported": 0,
+        "supported_as_supported": 38,
+    }
     assert result["accuracy"] == round(75 / 76, 4)
     assert result["precision_unsupported"] == round(37 / 38, 4)
     assert result["recall_unsupported"] == 1.0
@@ -79,8 +89,12 @@ def test_offline_judge_agreement_on_the_test_labels(index: Index) -> None:
     result = run_agreement(index, judge, TEST)
     assert result["set"] == "test"
     assert result["n"] == 70
-    assert result["confusion"] == {"unsupported_as_unsupported": 23, "supported_as_unsupported": 6,
-                                   "unsupported_as_supported": 12, "supported_as_supported": 29}
+    assert result["confusion"] == {
+        "unsupported_as_unsupported": 23,
+        "supported_as_unsupported": 6,
+        "unsupported_as_supported": 12,
+        "supported_as_supported": 29,
+    }
     assert result["accuracy"] == round(52 / 70, 4)
     assert result["precision_unsupported"] == round(23 / 29, 4)
     assert result["recall_unsupported"] == round(23 / 35, 4)
@@ -137,123 +151,213 @@ def test_a_number_missing_from_the_evidence_makes_a_claim_unsupported(offline_ju
 
 
 def test_negation_names_and_absolutes(offline_judge: OfflineJudge) -> None:
-    evidence = ["Sigmoid attention\nExperiments show that properly normalized sigmoid attention matches the "
-                "strong performance of softmax attention on a wide range of domains and scales."]
-    assert offline_judge.supports("Properly normalized sigmoid attention matches the performance of softmax "
-                                  "attention across domains and scales [1].", evidence)
-    assert not offline_judge.supports("Properly normalized sigmoid attention cannot match the performance of "
-                                      "softmax attention [1].", evidence)
-    assert not offline_judge.supports("Properly normalized sigmoid attention matches softmax attention on "
-                                      "ImageNet and Cityscapes [1].", evidence)
-    assert not offline_judge.supports("Properly normalized sigmoid attention always matches softmax attention "
-                                      "on all domains and scales [1].", evidence)
+    evidence = [
+        "Sigmoid attention\nExperiments show that properly normalized sigmoid attention matches the "
+        "strong performance of softmax attention on a wide range of domains and scales."
+    ]
+    assert offline_judge.supports(
+        "Properly normalized sigmoid attention matches the performance of softmax "
+        "attention across domains and scales [1].",
+        evidence,
+    )
+    assert not offline_judge.supports(
+        "Properly normalized sigmoid attention cannot match the performance of softmax attention [1].",
+        evidence,
+    )
+    assert not offline_judge.supports(
+        "Properly normalized sigmoid attention matches softmax attention on ImageNet and Cityscapes [1].",
+        evidence,
+    )
+    assert not offline_judge.supports(
+        "Properly normalized sigmoid attention always matches softmax attention "
+        "on all domains and scales [1].",
+        evidence,
+    )
 
 
 def test_a_number_must_go_with_what_the_evidence_says_it_measures(offline_judge: OfflineJudge) -> None:
     # the other item of a "respectively" list
-    assert offline_judge.supports("CoreInfer is 2.72 times faster than PowerInfer on a TITAN XP GPU [1].", [CORE])
+    assert offline_judge.supports(
+        "CoreInfer is 2.72 times faster than PowerInfer on a TITAN XP GPU [1].", [CORE]
+    )
     wrong = "CoreInfer achieves a 2.72 times speedup over the Huggingface implementation [1]."
     assert offline_judge.features(wrong, [CORE]).misattributed_numbers == ["2.72"]
     assert not offline_judge.supports(wrong, [CORE])
     # a number the same sentence gives to another metric
-    cost = ["KECOR\nOur results show that approximately 44% box-level annotation costs and 26% computational time "
-            "are reduced compared to the state-of-the-art AL method."]
-    assert offline_judge.supports("KECOR reduces box-level annotation costs by about 44% and computational time "
-                                  "by 26% compared to the state-of-the-art AL method [1].", cost)
-    assert not offline_judge.supports("KECOR reduces computational time by about 44% compared to the "
-                                      "state-of-the-art AL method [1].", cost)
+    cost = [
+        "KECOR\nOur results show that approximately 44% box-level annotation costs and 26% computational time "
+        "are reduced compared to the state-of-the-art AL method."
+    ]
+    assert offline_judge.supports(
+        "KECOR reduces box-level annotation costs by about 44% and computational time "
+        "by 26% compared to the state-of-the-art AL method [1].",
+        cost,
+    )
+    assert not offline_judge.supports(
+        "KECOR reduces computational time by about 44% compared to the state-of-the-art AL method [1].", cost
+    )
     # two numbers swapped
-    layers = ["Memory layers\nWe found that a memory augmented model with only 12 layers outperforms a baseline "
-              "transformer model with 24 layers, while being twice faster at inference time."]
-    assert offline_judge.supports("A memory augmented model with only 12 layers outperforms a baseline transformer "
-                                  "with 24 layers [1].", layers)
+    layers = [
+        "Memory layers\nWe found that a memory augmented model with only 12 layers outperforms a baseline "
+        "transformer model with 24 layers, while being twice faster at inference time."
+    ]
+    assert offline_judge.supports(
+        "A memory augmented model with only 12 layers outperforms a baseline transformer with 24 layers [1].",
+        layers,
+    )
     swapped = "A memory augmented model with 24 layers outperforms a baseline transformer with 12 layers [1]."
     assert offline_judge.features(swapped, layers).misattributed_numbers == ["12", "24"]
     # a number said of a previous system
-    codec = ["Video codec\nPrevious codecs with this capability only support about 3.8 dB PSNR range. Our codec "
-             "supports about 11.4 dB PSNR range in a single model."]
+    codec = [
+        "Video codec\nPrevious codecs with this capability only support about 3.8 dB PSNR range. Our codec "
+        "supports about 11.4 dB PSNR range in a single model."
+    ]
     assert offline_judge.supports("Previous codecs only support about 3.8 dB PSNR range [1].", codec)
-    assert not offline_judge.supports("The codec supports about 3.8 dB PSNR range in a single model [1].", codec)
+    assert not offline_judge.supports(
+        "The codec supports about 3.8 dB PSNR range in a single model [1].", codec
+    )
     # numbers of one clause found only in different sentences
-    sizes = ["Concept models\nThe explorations use 1.6B parameter models trained on 1.3T tokens. We then scale one "
-             "architecture to 7B parameters trained on 2.7T tokens."]
-    assert offline_judge.supports("One architecture is scaled to 7B parameters trained on 2.7T tokens [1].", sizes)
+    sizes = [
+        "Concept models\nThe explorations use 1.6B parameter models trained on 1.3T tokens. We then scale one "
+        "architecture to 7B parameters trained on 2.7T tokens."
+    ]
+    assert offline_judge.supports(
+        "One architecture is scaled to 7B parameters trained on 2.7T tokens [1].", sizes
+    )
     assert not offline_judge.supports("The 7B parameter model is trained on 1.3T tokens [1].", sizes)
 
 
 def test_wording_the_best_matching_sentence_contradicts(offline_judge: OfflineJudge) -> None:
-    sparse = ["Neurons\nSmaller models use less explicit position neurons. With scale, models become more sparse "
-              "in a sense that they have more dead neurons and token detectors."]
-    assert offline_judge.supports("With scale, models become more sparse, with more dead neurons [1].", sparse)
-    assert not offline_judge.supports("With scale, models become less sparse, with fewer dead neurons [1].", sparse)
-    stragglers = ["Gradient coding\nThe second scheme yields a 16% improvement in runtime over the baseline GC "
-                  "scheme, in the presence of naturally occurring, non-simulated stragglers."]
-    assert offline_judge.supports("The second scheme improves runtime by 16% over the baseline GC scheme with "
-                                  "naturally occurring stragglers [1].", stragglers)
-    assert not offline_judge.supports("The second scheme improves runtime by 16% over the baseline GC scheme with "
-                                      "simulated stragglers [1].", stragglers)
-    noise = ["Gradient noise\nThis method allows a fully-connected 20-layer deep network to be trained with "
-             "standard gradient descent, even starting from a poor initialization."]
-    assert offline_judge.supports("Gradient noise lets a fully-connected 20-layer network be trained with standard "
-                                  "gradient descent from a poor initialization [1].", noise)
-    assert not offline_judge.supports("Gradient noise lets a convolutional 20-layer network be trained with "
-                                      "standard gradient descent from a poor initialization [1].", noise)
-    adapt = ["Seq vs seq\nAdapting a decoder model to encoder tasks through continued training is subpar compared "
-             "to using only the encoder objective."]
-    assert offline_judge.supports("Adapting a decoder model to encoder tasks through continued training is worse "
-                                  "than using only the encoder objective [1].", adapt)
-    assert not offline_judge.supports("Adapting a decoder model to encoder tasks through continued training works "
-                                      "as well as using only the encoder objective [1].", adapt)
+    sparse = [
+        "Neurons\nSmaller models use less explicit position neurons. With scale, models become more sparse "
+        "in a sense that they have more dead neurons and token detectors."
+    ]
+    assert offline_judge.supports(
+        "With scale, models become more sparse, with more dead neurons [1].", sparse
+    )
+    assert not offline_judge.supports(
+        "With scale, models become less sparse, with fewer dead neurons [1].", sparse
+    )
+    stragglers = [
+        "Gradient coding\nThe second scheme yields a 16% improvement in runtime over the baseline GC "
+        "scheme, in the presence of naturally occurring, non-simulated stragglers."
+    ]
+    assert offline_judge.supports(
+        "The second scheme improves runtime by 16% over the baseline GC scheme with "
+        "naturally occurring stragglers [1].",
+        stragglers,
+    )
+    assert not offline_judge.supports(
+        "The second scheme improves runtime by 16% over the baseline GC scheme with "
+        "simulated stragglers [1].",
+        stragglers,
+    )
+    noise = [
+        "Gradient noise\nThis method allows a fully-connected 20-layer deep network to be trained with "
+        "standard gradient descent, even starting from a poor initialization."
+    ]
+    assert offline_judge.supports(
+        "Gradient noise lets a fully-connected 20-layer network be trained with standard "
+        "gradient descent from a poor initialization [1].",
+        noise,
+    )
+    assert not offline_judge.supports(
+        "Gradient noise lets a convolutional 20-layer network be trained with "
+        "standard gradient descent from a poor initialization [1].",
+        noise,
+    )
+    adapt = [
+        "Seq vs seq\nAdapting a decoder model to encoder tasks through continued training is subpar compared "
+        "to using only the encoder objective."
+    ]
+    assert offline_judge.supports(
+        "Adapting a decoder model to encoder tasks through continued training is worse "
+        "than using only the encoder objective [1].",
+        adapt,
+    )
+    assert not offline_judge.supports(
+        "Adapting a decoder model to encoder tasks through continued training works "
+        "as well as using only the encoder objective [1].",
+        adapt,
+    )
 
 
 def test_negation_scope_names_and_overclaims(offline_judge: OfflineJudge) -> None:
     # a negation ends at its clause: "no segmentation, handles ..." does not deny "handles"
-    text = ["Scene text\nIt naturally handles sequences in arbitrary lengths, involving no character segmentation. "
-            "It is not confined to any predefined lexicon."]
-    assert offline_judge.supports("The network needs no character segmentation, handles sequences of arbitrary "
-                                  "length, and is not confined to a predefined lexicon [1].", text)
+    text = [
+        "Scene text\nIt naturally handles sequences in arbitrary lengths, involving no character segmentation. "
+        "It is not confined to any predefined lexicon."
+    ]
+    assert offline_judge.supports(
+        "The network needs no character segmentation, handles sequences of arbitrary "
+        "length, and is not confined to a predefined lexicon [1].",
+        text,
+    )
     assert not offline_judge.supports("The network does not handle sequences of arbitrary length [1].", text)
     # a name in the plural, or with its number hyphenated or not
-    rnn = ["Attention as an RNN\nAaren can be trained in parallel like Transformers and updated efficiently with new "
-           "tokens like traditional RNNs. It is evaluated on CIFAR10."]
-    assert offline_judge.supports("Aaren can be trained in parallel like a Transformer and updated efficiently "
-                                  "with new tokens like an RNN [1].", rnn)
+    rnn = [
+        "Attention as an RNN\nAaren can be trained in parallel like Transformers and updated efficiently with new "
+        "tokens like traditional RNNs. It is evaluated on CIFAR10."
+    ]
+    assert offline_judge.supports(
+        "Aaren can be trained in parallel like a Transformer and updated efficiently "
+        "with new tokens like an RNN [1].",
+        rnn,
+    )
     assert offline_judge.features("Aaren is evaluated on CIFAR-10 [1].", rnn).missing_names == []
     assert offline_judge.features("Aaren is evaluated on CIFAR-100 [1].", rnn).missing_names == ["CIFAR-100"]
     assert not offline_judge.supports("Aaren is evaluated on CIFAR-100 [1].", rnn)
     # "all" matches "the entirety of" in the best-matching sentence, not a stray "entire" elsewhere
-    neurons = ["Decoding neurons\nThe entire pipeline is simple. Through our method, it is possible to map the "
-               "entirety of the model's up-projection neurons in less than 15 minutes with no parallelization. "
-               "Clamping one neuron changes outputs for many prompts."]
-    assert offline_judge.supports("All of the model's up-projection neurons can be mapped in less than 15 minutes "
-                                  "with no parallelization [1].", neurons)
+    neurons = [
+        "Decoding neurons\nThe entire pipeline is simple. Through our method, it is possible to map the "
+        "entirety of the model's up-projection neurons in less than 15 minutes with no parallelization. "
+        "Clamping one neuron changes outputs for many prompts."
+    ]
+    assert offline_judge.supports(
+        "All of the model's up-projection neurons can be mapped in less than 15 minutes "
+        "with no parallelization [1].",
+        neurons,
+    )
     assert not offline_judge.supports("Clamping one neuron changes outputs for all prompts [1].", neurons)
     # "the first X" needs an evidence sentence that says "first" of the same thing
-    hrr = ["Hrrformer\nThe Hrrformer achieves near state-of-the-art accuracy on LRA benchmarks. This makes Hrrformer "
-           "the first viable Transformer for such long malware classification sequences."]
-    assert offline_judge.supports("Hrrformer is the first viable Transformer for long malware classification "
-                                  "sequences [1].", hrr)
-    assert not offline_judge.supports("Hrrformer is the first Transformer to achieve state-of-the-art accuracy on "
-                                      "LRA benchmarks [1].", hrr)
+    hrr = [
+        "Hrrformer\nThe Hrrformer achieves near state-of-the-art accuracy on LRA benchmarks. This makes Hrrformer "
+        "the first viable Transformer for such long malware classification sequences."
+    ]
+    assert offline_judge.supports(
+        "Hrrformer is the first viable Transformer for long malware classification sequences [1].", hrr
+    )
+    assert not offline_judge.supports(
+        "Hrrformer is the first Transformer to achieve state-of-the-art accuracy on LRA benchmarks [1].", hrr
+    )
 
 
 def test_both_a_and_b_is_judged_against_each_paper(offline_judge: OfflineJudge) -> None:
     a = "AlphaNet: token mixing with strips\nAlphaNet is evaluated on CIFAR-100 and ImageNet-1K image classification."
     b = "BetaNet: subspace attention\nBetaNet is evaluated on ImageNet-1K image classification."
-    assert offline_judge.supports("Both AlphaNet and BetaNet are evaluated on ImageNet-1K image classification "
-                                  "[1][2].", [a, b])
+    assert offline_judge.supports(
+        "Both AlphaNet and BetaNet are evaluated on ImageNet-1K image classification [1][2].", [a, b]
+    )
     only_one = "Both AlphaNet and BetaNet are evaluated on CIFAR-100 image classification [1][2]."
     assert not offline_judge.supports(only_one, [a, b])
     # the same facts, said of each paper in turn, are supported by the two papers together
-    assert offline_judge.supports("AlphaNet is evaluated on CIFAR-100 image classification and BetaNet on "
-                                  "ImageNet-1K [1][2].", [a, b])
+    assert offline_judge.supports(
+        "AlphaNet is evaluated on CIFAR-100 image classification and BetaNet on ImageNet-1K [1][2].", [a, b]
+    )
 
 
 def test_markers_and_the_extractive_heading_are_not_part_of_the_claim() -> None:
-    assert strip_markers("**NIRVANA** (2022): NIRVANA achieves 6X decoding speed [1][2].") == \
-        "NIRVANA achieves 6X decoding speed."
-    assert strip_markers("- **MEG-GPT**: The authors introduce MEG-GPT [7].") == "The authors introduce MEG-GPT."
-    assert strip_markers("Investigations…** (2022): Neural sequence models learn [1].") == "Neural sequence models learn."
+    assert (
+        strip_markers("**NIRVANA** (2022): NIRVANA achieves 6X decoding speed [1][2].")
+        == "NIRVANA achieves 6X decoding speed."
+    )
+    assert (
+        strip_markers("- **MEG-GPT**: The authors introduce MEG-GPT [7].") == "The authors introduce MEG-GPT."
+    )
+    assert (
+        strip_markers("Investigations…** (2022): Neural sequence models learn [1].")
+        == "Neural sequence models learn."
+    )
 
 
 # ---- answer-level arithmetic (ALCE, RAGAS) with a scripted judge -------------------------------------
@@ -292,8 +396,12 @@ def test_alce_precision_flags_a_citation_that_is_not_needed() -> None:
 
 def test_a_sentence_without_a_citation_counts_against_citation_recall() -> None:
     judge = TableJudge({"Alpha": {"one"}})
-    result = judge_answer(judge, "Alpha holds for the first method [1]. Alpha holds without any citation here.",
-                          {1: "p1"}, {"p1": "one"}.__getitem__)
+    result = judge_answer(
+        judge,
+        "Alpha holds for the first method [1]. Alpha holds without any citation here.",
+        {1: "p1"},
+        {"p1": "one"}.__getitem__,
+    )
     assert result.citation_recall == 0.5
     assert result.citation_precision == 1.0
     assert result.faithfulness == 1.0
@@ -301,8 +409,11 @@ def test_a_sentence_without_a_citation_counts_against_citation_recall() -> None:
 
 # ---- the LLM judge through a scripted OpenAI-compatible server --------------------------------------
 
-CLAIMS = ["NIRVANA improves PSNR from 37.36 to 37.70 on UVG [1]", "NIRVANA encodes 12X faster [1]",
-          "NIRVANA decodes 60X faster [1]"]
+CLAIMS = [
+    "NIRVANA improves PSNR from 37.36 to 37.70 on UVG [1]",
+    "NIRVANA encodes 12X faster [1]",
+    "NIRVANA decodes 60X faster [1]",
+]
 SUPPORTED = set(CLAIMS[:2])
 
 
@@ -334,8 +445,9 @@ def test_llm_judge_extracts_claims_and_aggregates_verdicts(srv: FakeOpenAI) -> N
     assert result.faithfulness == pytest.approx(2 / 3)
     assert result.citation_recall == pytest.approx(2 / 3)
     assert result.citation_precision == pytest.approx(2 / 3)
-    assert result.scores() == pytest.approx({"alce_citation_recall": 2 / 3, "alce_citation_precision": 2 / 3,
-                                             "faithfulness": 2 / 3})
+    assert result.scores() == pytest.approx(
+        {"alce_citation_recall": 2 / 3, "alce_citation_precision": 2 / 3, "faithfulness": 2 / 3}
+    )
     prompts = ["\n".join(m["content"] for m in b["messages"]) for b in srv.chat_requests]
     assert sum("atomic factual claims" in p for p in prompts) == 1
     assert all("NIRVANA abstract" in p for p in prompts if "Claim:" in p)
@@ -349,13 +461,16 @@ def test_llm_judge_caches_repeated_verdicts(srv: FakeOpenAI) -> None:
     assert len(srv.chat_requests) == 1
 
 
-@pytest.mark.parametrize("reply", [
-    "yes",  # not JSON
-    '{"verdict": true}',  # missing key
-    '{"supported": "yes"}',  # not a boolean
-    '["supported", true]',  # not an object
-    '{"supported": true',  # truncated
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "yes",  # not JSON
+        '{"verdict": true}',  # missing key
+        '{"supported": "yes"}',  # not a boolean
+        '["supported", true]',  # not an object
+        '{"supported": true',  # truncated
+    ],
+)
 def test_malformed_verdicts_are_model_errors(reply: str) -> None:
     with FakeOpenAI() as srv:
         srv.queue(reply)
@@ -377,21 +492,31 @@ def test_a_fenced_json_verdict_is_accepted() -> None:
         assert LLMJudge(chat(srv)).supports("a claim", ["evidence"]) is False
 
 
-def test_faithfulness_judges_a_claim_against_the_cited_abstracts_together(offline_judge: OfflineJudge) -> None:
+def test_faithfulness_judges_a_claim_against_the_cited_abstracts_together(
+    offline_judge: OfflineJudge,
+) -> None:
     # "Both these modules ..." quotes paper A; a second paper cited elsewhere in the answer does not make it a
     # claim about each paper (the per-paper "Both A and B" check is for sentences that cite both)
-    a = ("MAXIM contains two MLP-based building blocks: a multi-axis gated MLP and a cross-gating block. "
-         "Both these modules are exclusively based on MLPs, but also benefit from being both global and "
-         "fully-convolutional, two properties that are desirable for image processing.")
+    a = (
+        "MAXIM contains two MLP-based building blocks: a multi-axis gated MLP and a cross-gating block. "
+        "Both these modules are exclusively based on MLPs, but also benefit from being both global and "
+        "fully-convolutional, two properties that are desirable for image processing."
+    )
     b = "MS-MLP mixes tokens by shifting feature channels spatially, without self-attention."
     evidence = {"a": a, "b": b}
-    answer = ("Both these modules are exclusively based on MLPs, but also benefit from being both global and "
-              "fully-convolutional, two properties that are desirable for image processing [1]. MS-MLP mixes "
-              "tokens by shifting feature channels spatially [2].")
+    answer = (
+        "Both these modules are exclusively based on MLPs, but also benefit from being both global and "
+        "fully-convolutional, two properties that are desirable for image processing [1]. MS-MLP mixes "
+        "tokens by shifting feature channels spatially [2]."
+    )
     result = judge_answer(offline_judge, answer, {1: "a", 2: "b"}, evidence.__getitem__)
     assert [s.supported for s in result.sentences] == [True, True]
     assert [ok for _, ok in result.claims] == [True, True]
     # and a claim neither abstract makes is still unfaithful
-    wrong = judge_answer(offline_judge, "Both modules rely on self-attention over all tokens [1].", {1: "a", 2: "b"},
-                         evidence.__getitem__)
+    wrong = judge_answer(
+        offline_judge,
+        "Both modules rely on self-attention over all tokens [1].",
+        {1: "a", 2: "b"},
+        evidence.__getitem__,
+    )
     assert [ok for _, ok in wrong.claims] == [False]

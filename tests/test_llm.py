@@ -61,8 +61,10 @@ def test_reply_citations_map_to_the_numbered_papers(index: Index, srv: FakeOpenA
     def responder(body: dict[str, Any]) -> str:
         prompt = prompt_of(body)
         a, b = number_of(prompt, NERV_TITLE), number_of(prompt, HNERV_TITLE)
-        return (f"NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [{a}]. "
-                f"HNeRV is a hybrid neural representation for videos [{b}].")
+        return (
+            f"NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [{a}]. "
+            f"HNeRV is a hybrid neural representation for videos [{b}]."
+        )
 
     srv.responder = responder
     answer = Answerer(index, chat(srv), k=5).ask(QUESTION)
@@ -76,7 +78,9 @@ def test_reply_citations_map_to_the_numbered_papers(index: Index, srv: FakeOpenA
     assert answer.abstained is False
     assert answer.model == "fake-model"
     assert [(c.n, c.paper_id, c.title) for c in answer.citations] == [
-        (a, pid(index, NERV_TITLE), NERV_TITLE), (b, pid(index, HNERV_TITLE), HNERV_TITLE)]
+        (a, pid(index, NERV_TITLE), NERV_TITLE),
+        (b, pid(index, HNERV_TITLE), HNERV_TITLE),
+    ]
     nerv = index.get(pid(index, NERV_TITLE))
     assert nerv is not None
     assert answer.citations[0].quote == next(s for s in nerv.sentence_texts() if "UVG" in s)
@@ -145,13 +149,17 @@ def test_json_that_is_not_a_completion_is_a_model_error(srv: FakeOpenAI, raw: st
 
 
 def test_invented_citation_is_removed_and_reported(index: Index, srv: FakeOpenAI) -> None:
-    srv.queue("NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [1]. "
-              "It outperforms every video codec ever published [9].")
+    srv.queue(
+        "NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [1]. "
+        "It outperforms every video codec ever published [9]."
+    )
     answer = Answerer(index, chat(srv), k=5).ask(QUESTION)
     assert sorted(numbered(srv.last_prompt)) == [1, 2, 3, 4, 5]
     assert "[9]" not in answer.answer
-    assert answer.answer == ("NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [1]. "
-                             "It outperforms every video codec ever published.")
+    assert answer.answer == (
+        "NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets [1]. "
+        "It outperforms every video codec ever published."
+    )
     assert len(answer.removed_citations) == 1
     assert answer.removed_citations[0]["n"] == 9
     assert answer.removed_citations[0]["reason"] == "no paper [9] was retrieved (only [1]..[5])"
@@ -162,20 +170,28 @@ def test_invented_citation_is_removed_and_reported(index: Index, srv: FakeOpenAI
 
 
 def test_reply_citing_nothing_is_flagged(index: Index, srv: FakeOpenAI) -> None:
-    srv.queue("NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets. It improves video compression a lot.")
+    srv.queue(
+        "NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets. It improves video compression a lot."
+    )
     answer = Answerer(index, chat(srv), k=5).ask(QUESTION)
     assert answer.abstained is False
     assert answer.citations == []
-    assert answer.uncited_sentences == ["NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets.",
-                                        "It improves video compression a lot."]
+    assert answer.uncited_sentences == [
+        "NeRV++ is evaluated on the UVG, MCL JVC and Bunny datasets.",
+        "It improves video compression a lot.",
+    ]
 
 
 def test_mixed_valid_and_invalid_markers(index: Index, srv: FakeOpenAI) -> None:
-    srv.queue("NeRV++ is evaluated on UVG and Bunny videos [1, 7]. HNeRV is a hybrid video representation [0][2]. "
-              "Both represent videos with neural networks [1; 2; 12].")
+    srv.queue(
+        "NeRV++ is evaluated on UVG and Bunny videos [1, 7]. HNeRV is a hybrid video representation [0][2]. "
+        "Both represent videos with neural networks [1; 2; 12]."
+    )
     answer = Answerer(index, chat(srv), k=5).ask(QUESTION)
-    assert answer.answer == ("NeRV++ is evaluated on UVG and Bunny videos [1]. HNeRV is a hybrid video "
-                             "representation [2]. Both represent videos with neural networks [1][2].")
+    assert answer.answer == (
+        "NeRV++ is evaluated on UVG and Bunny videos [1]. HNeRV is a hybrid video "
+        "representation [2]. Both represent videos with neural networks [1][2]."
+    )
     assert [r["n"] for r in answer.removed_citations] == [7, 0, 12]
     titles = numbered(srv.last_prompt)
     assert [(c.n, c.title) for c in answer.citations] == [(1, titles[1]), (2, titles[2])]
@@ -201,8 +217,12 @@ def test_off_topic_question_abstains_without_calling_the_model(index: Index, srv
 
 
 def test_usage_is_taken_from_the_server(index: Index, srv: FakeOpenAI) -> None:
-    srv.queue(Reply("NeRV++ uses UVG [1].", usage={"prompt_tokens": 1234, "completion_tokens": 56,
-                                                    "total_tokens": 1290}))
+    srv.queue(
+        Reply(
+            "NeRV++ uses UVG [1].",
+            usage={"prompt_tokens": 1234, "completion_tokens": 56, "total_tokens": 1290},
+        )
+    )
     answer = Answerer(index, chat(srv), k=5).ask(QUESTION)
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (1234, 56)
     assert answer.usage.cost_usd is None  # no price known for "fake-model"
@@ -210,8 +230,12 @@ def test_usage_is_taken_from_the_server(index: Index, srv: FakeOpenAI) -> None:
 
 
 def test_cost_is_estimated_for_a_priced_model(index: Index, srv: FakeOpenAI) -> None:
-    srv.queue(Reply("NeRV++ uses UVG [1].", usage={"prompt_tokens": 1000, "completion_tokens": 500,
-                                                    "total_tokens": 1500}))
+    srv.queue(
+        Reply(
+            "NeRV++ uses UVG [1].",
+            usage={"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
+        )
+    )
     answer = Answerer(index, chat(srv, name="gpt-4o-mini"), k=5).ask(QUESTION)
     assert srv.chat_requests[0]["model"] == "gpt-4o-mini"
     assert answer.model == "gpt-4o-mini"

@@ -20,14 +20,10 @@ from tests.conftest import DATA
 
 # bundled papers and a reworded question for each (few words shared with the abstract)
 QUESTIONS = {
-    "neural-turing-machines-1492a2ae":
-        "a neural network coupled to an external memory it reads and writes, learning to copy and sort",
-    "overcoming-catastrophic-forgetting-neura-81506323":
-        "learning tasks in sequence without forgetting the old ones by slowing down important weights",
-    "curious-case-neural-text-9fa61ce3":
-        "why greedy decoding makes generated text bland and repetitive; sample from the top of the distribution",
-    "neural-algorithm-artistic-style-912a3071":
-        "separate the content of a photo from the style of a painting and recombine them",
+    "neural-turing-machines-1492a2ae": "a neural network coupled to an external memory it reads and writes, learning to copy and sort",
+    "overcoming-catastrophic-forgetting-neura-81506323": "learning tasks in sequence without forgetting the old ones by slowing down important weights",
+    "curious-case-neural-text-9fa61ce3": "why greedy decoding makes generated text bland and repetitive; sample from the top of the distribution",
+    "neural-algorithm-artistic-style-912a3071": "separate the content of a photo from the style of a painting and recombine them",
 }
 
 
@@ -63,9 +59,13 @@ def test_vectors_are_unit_float32_and_deterministic(minilm: MiniLMEmbedder) -> N
 
 
 def test_similarity_follows_meaning(minilm: MiniLMEmbedder) -> None:
-    q, near, far = minilm.embed(["compressing videos with neural networks",
-                                 "A neural codec that represents video frames as a function.",
-                                 "Protein structure prediction from amino-acid sequences."])
+    q, near, far = minilm.embed(
+        [
+            "compressing videos with neural networks",
+            "A neural codec that represents video frames as a function.",
+            "Protein structure prediction from amino-acid sequences.",
+        ]
+    )
     assert float(q @ near) > float(q @ far) + 0.2
 
 

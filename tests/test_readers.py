@@ -26,14 +26,22 @@ Nov 13
 
 """
 
-ABS_1 = ("We route each query to a small set of retrieval experts and show that sparse routing "
-         "matches dense retrieval at a fraction of the cost.")
-ABS_2 = ("Adding annealed Gaussian noise to gradients makes very deep transformers trainable "
-         "without warmup and improves final perplexity.")
-ABS_3 = ("Moshi is a speech-text foundation model and full-duplex spoken dialogue framework that "
-         "streams audio in and out with low latency.")
-ABS_4 = ("A plain entry whose metadata carries a month and day but no year, and no upvote count, "
-         "to check that no year is guessed.")
+ABS_1 = (
+    "We route each query to a small set of retrieval experts and show that sparse routing "
+    "matches dense retrieval at a fraction of the cost."
+)
+ABS_2 = (
+    "Adding annealed Gaussian noise to gradients makes very deep transformers trainable "
+    "without warmup and improves final perplexity."
+)
+ABS_3 = (
+    "Moshi is a speech-text foundation model and full-duplex spoken dialogue framework that "
+    "streams audio in and out with low latency."
+)
+ABS_4 = (
+    "A plain entry whose metadata carries a month and day but no year, and no upvote count, "
+    "to check that no year is guessed."
+)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -44,8 +52,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 # ---- daily-papers pages -----------------------------------------------------------------------
 
+
 def test_daily_layout_a_metadata_dates_upvotes_and_organization(tmp_path: Path) -> None:
-    page = write(tmp_path, "page-a.txt", CHROME_HEADER + f"""Sparse Mixtures of Retrieval Experts
+    page = write(
+        tmp_path,
+        "page-a.txt",
+        CHROME_HEADER
+        + f"""Sparse Mixtures of Retrieval Experts
 
 {ABS_1}
 
@@ -76,7 +89,8 @@ Plain Entry Without Upvotes
   • 1 author
 ·
 Jul 13
-""")
+""",
+    )
     assert detect_format(page.read_text(), page) == "daily"
     result = read_file(page)
     assert result.problems == []
@@ -91,7 +105,12 @@ Jul 13
     assert b.sources == [f"{page}:21"]
     # an organization line instead of an author count
     assert (c.title, c.organization, c.n_authors, c.date, c.upvotes) == (
-        "Moshi: A Speech-Text Foundation Model", "kyutai Kyutai", None, "2024-10-23", None)
+        "Moshi: A Speech-Text Foundation Model",
+        "kyutai Kyutai",
+        None,
+        "2024-10-23",
+        None,
+    )
     # "Jul 13": no year, no upvotes, "1 author" in the singular
     assert (d.date, d.month_day, d.year, d.upvotes, d.n_authors) == (None, "07-13", None, None, 1)
     # the header "Nov 13" is page chrome: no paper carries it
@@ -102,7 +121,11 @@ Jul 13
 
 
 def test_daily_layout_b_without_metadata(tmp_path: Path) -> None:
-    page = write(tmp_path, "page-b.txt", CHROME_HEADER + f"""Sparse Mixtures of Retrieval Experts
+    page = write(
+        tmp_path,
+        "page-b.txt",
+        CHROME_HEADER
+        + f"""Sparse Mixtures of Retrieval Experts
 
 {ABS_1}
 
@@ -113,7 +136,8 @@ Gradient Noise for Deep Transformers
 Moshi: A Speech-Text Foundation Model
 
 {ABS_3}
-""")
+""",
+    )
     result = read_file(page)
     assert result.problems == []
     assert [(p.title, p.abstract) for p in result.papers] == [
@@ -127,14 +151,18 @@ Moshi: A Speech-Text Foundation Model
 
 
 def test_daily_layout_c_alternating_lines_with_glued_subscribe(tmp_path: Path) -> None:
-    page = write(tmp_path, "page-c.txt", "Get trending papers in your email inbox once a day!\n"
-                 "Get trending papers in your email inbox!\n"
-                 "SubscribeSparse Mixtures of Retrieval Experts\n"
-                 f"{ABS_1}\n"
-                 "Gradient Noise for Deep Transformers\n"
-                 f"{ABS_2}\n"
-                 "Moshi: A Speech-Text Foundation Model\n"
-                 f"{ABS_3}\n")
+    page = write(
+        tmp_path,
+        "page-c.txt",
+        "Get trending papers in your email inbox once a day!\n"
+        "Get trending papers in your email inbox!\n"
+        "SubscribeSparse Mixtures of Retrieval Experts\n"
+        f"{ABS_1}\n"
+        "Gradient Noise for Deep Transformers\n"
+        f"{ABS_2}\n"
+        "Moshi: A Speech-Text Foundation Model\n"
+        f"{ABS_3}\n",
+    )
     assert detect_format(page.read_text(), page) == "daily"
     result = read_file(page)
     assert result.problems == []
@@ -147,12 +175,17 @@ def test_daily_layout_c_alternating_lines_with_glued_subscribe(tmp_path: Path) -
 
 
 def test_daily_title_without_abstract_is_reported_with_its_line(tmp_path: Path) -> None:
-    page = write(tmp_path, "page-x.txt", CHROME_HEADER + f"""Sparse Mixtures of Retrieval Experts
+    page = write(
+        tmp_path,
+        "page-x.txt",
+        CHROME_HEADER
+        + f"""Sparse Mixtures of Retrieval Experts
 
 {ABS_1}
 
 A Dangling Title At The End
-""")
+""",
+    )
     result = read_file(page)
     assert [p.title for p in result.papers] == ["Sparse Mixtures of Retrieval Experts"]
     assert len(result.problems) == 1
@@ -162,6 +195,7 @@ A Dangling Title At The End
 
 
 # ---- the bundled corpus -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def corpus() -> list[Paper]:
@@ -193,8 +227,12 @@ def test_bundled_corpus_known_entries(corpus: list[Paper]) -> None:
     apr17 = [p for p in corpus if p.sources == [f"{DATA / 'page-000.txt'}:93"]]
     assert len(apr17) == 1
     assert (apr17[0].date, apr17[0].month_day, apr17[0].upvotes, apr17[0].n_authors) == (None, "04-17", 4, 4)
-    ddmi = by_id[paper_id_for("DDMI: Domain-Agnostic Latent Diffusion Models for Synthesizing "
-                              "High-Quality Implicit Neural Representations")]
+    ddmi = by_id[
+        paper_id_for(
+            "DDMI: Domain-Agnostic Latent Diffusion Models for Synthesizing "
+            "High-Quality Implicit Neural Representations"
+        )
+    ]
     assert (ddmi.date, ddmi.n_authors, ddmi.upvotes) == ("2024-01-23", 4, None)
 
 
@@ -223,13 +261,21 @@ def test_bundled_merge_keeps_metadata_of_any_copy(corpus: list[Paper]) -> None:
 
 # ---- paper ids ----------------------------------------------------------------------------------
 
+
 def test_paper_ids_are_stable_and_case_punctuation_insensitive() -> None:
     assert paper_id_for("Attention Is All You Need") == "attention-is-all-you-37f63852"
-    assert paper_id_for("Sparse Mixtures of Retrieval Experts") == "sparse-mixtures-retrieval-experts-f7efc716"
-    assert paper_id_for("BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding") == (
-        "bert-pre-training-deep-b5d998ae")
-    same = ["attention is all you need", "ATTENTION IS ALL YOU NEED!", "Attention: Is All, You Need?",
-            "  Attention   is all you-need  "]
+    assert (
+        paper_id_for("Sparse Mixtures of Retrieval Experts") == "sparse-mixtures-retrieval-experts-f7efc716"
+    )
+    assert paper_id_for(
+        "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding"
+    ) == ("bert-pre-training-deep-b5d998ae")
+    same = [
+        "attention is all you need",
+        "ATTENTION IS ALL YOU NEED!",
+        "Attention: Is All, You Need?",
+        "  Attention   is all you-need  ",
+    ]
     assert {paper_id_for(t) for t in same} == {"attention-is-all-you-37f63852"}
     assert paper_id_for("Schrödinger Bridges") == paper_id_for("Schrodinger bridges")
     assert normalize_title("Schrödinger: Bridges!") == "schrodinger bridges"
@@ -239,56 +285,104 @@ def test_paper_ids_are_stable_and_case_punctuation_insensitive() -> None:
 
 # ---- JSONL ------------------------------------------------------------------------------------
 
-VASWANI_ABS = ("The dominant sequence transduction models are based on complex recurrent or convolutional "
-               "neural networks in an encoder-decoder configuration. We propose a new simple network "
-               "architecture, the Transformer, based solely on attention mechanisms.")
-BERT_ABS = ("We introduce a new language representation model called BERT, which stands for Bidirectional "
-            "Encoder Representations from Transformers.")
+VASWANI_ABS = (
+    "The dominant sequence transduction models are based on complex recurrent or convolutional "
+    "neural networks in an encoder-decoder configuration. We propose a new simple network "
+    "architecture, the Transformer, based solely on attention mechanisms."
+)
+BERT_ABS = (
+    "We introduce a new language representation model called BERT, which stands for Bidirectional "
+    "Encoder Representations from Transformers."
+)
 
 
 def test_jsonl_reader(tmp_path: Path) -> None:
     rows = [
-        {"title": "Attention Is All You Need", "abstract": VASWANI_ABS, "date": "2017-06-12",
-         "authors": [{"name": "Ashish Vaswani"}, {"name": "Noam Shazeer"}], "url": "https://arxiv.org/abs/1706.03762",
-         "upvotes": "12"},
-        {"name": "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
-         "summary": BERT_ABS, "published": "Oct 11, 2018", "author": "Jacob Devlin and Ming-Wei Chang and Kenton Lee",
-         "org": "Google"},
-        {"title": "Month Day Only", "abstract": "An abstract with a month and day but no year.", "date": "Apr 17",
-         "n_authors": 3},
+        {
+            "title": "Attention Is All You Need",
+            "abstract": VASWANI_ABS,
+            "date": "2017-06-12",
+            "authors": [{"name": "Ashish Vaswani"}, {"name": "Noam Shazeer"}],
+            "url": "https://arxiv.org/abs/1706.03762",
+            "upvotes": "12",
+        },
+        {
+            "name": "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+            "summary": BERT_ABS,
+            "published": "Oct 11, 2018",
+            "author": "Jacob Devlin and Ming-Wei Chang and Kenton Lee",
+            "org": "Google",
+        },
+        {
+            "title": "Month Day Only",
+            "abstract": "An abstract with a month and day but no year.",
+            "date": "Apr 17",
+            "n_authors": 3,
+        },
     ]
     path = write(tmp_path, "papers.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
     result = read_file(path)
     assert result.problems == []
     a, b, c = result.papers
-    assert (a.title, a.abstract, a.date, a.year) == ("Attention Is All You Need", VASWANI_ABS, "2017-06-12", 2017)
+    assert (a.title, a.abstract, a.date, a.year) == (
+        "Attention Is All You Need",
+        VASWANI_ABS,
+        "2017-06-12",
+        2017,
+    )
     assert (a.authors, a.n_authors, a.upvotes, a.url) == (
-        ["Ashish Vaswani", "Noam Shazeer"], 2, 12, "https://arxiv.org/abs/1706.03762")
+        ["Ashish Vaswani", "Noam Shazeer"],
+        2,
+        12,
+        "https://arxiv.org/abs/1706.03762",
+    )
     assert a.sources == [f"{path}:1"]
     assert (b.paper_id, b.date, b.authors, b.n_authors, b.organization) == (
-        "bert-pre-training-deep-b5d998ae", "2018-10-11", ["Jacob Devlin", "Ming-Wei Chang", "Kenton Lee"], 3, "Google")
+        "bert-pre-training-deep-b5d998ae",
+        "2018-10-11",
+        ["Jacob Devlin", "Ming-Wei Chang", "Kenton Lee"],
+        3,
+        "Google",
+    )
     assert (c.date, c.month_day, c.year, c.n_authors) == (None, "04-17", None, 3)
     assert c.sources == [f"{path}:3"]
 
 
 def test_json_array_with_forced_format(tmp_path: Path) -> None:
-    path = write(tmp_path, "papers.json", json.dumps(
-        [{"title": "Attention Is All You Need", "abstract": VASWANI_ABS}, {"title": "No Abstract"}], indent=2))
+    path = write(
+        tmp_path,
+        "papers.json",
+        json.dumps(
+            [{"title": "Attention Is All You Need", "abstract": VASWANI_ABS}, {"title": "No Abstract"}],
+            indent=2,
+        ),
+    )
     result = read_file(path, "jsonl")
-    assert [(p.paper_id, p.abstract) for p in result.papers] == [("attention-is-all-you-37f63852", VASWANI_ABS)]
-    assert [(p.line, p.message) for p in result.problems] == [(2, "record 'No Abstract' has no abstract; skipped")]
+    assert [(p.paper_id, p.abstract) for p in result.papers] == [
+        ("attention-is-all-you-37f63852", VASWANI_ABS)
+    ]
+    assert [(p.line, p.message) for p in result.problems] == [
+        (2, "record 'No Abstract' has no abstract; skipped")
+    ]
 
 
 def test_json_array_is_detected(tmp_path: Path) -> None:
-    path = write(tmp_path, "papers.json", json.dumps(
-        [{"title": "Attention Is All You Need", "abstract": VASWANI_ABS}], indent=2))
+    path = write(
+        tmp_path,
+        "papers.json",
+        json.dumps([{"title": "Attention Is All You Need", "abstract": VASWANI_ABS}], indent=2),
+    )
     result = read_file(path)
-    assert [(p.paper_id, p.abstract) for p in result.papers] == [("attention-is-all-you-37f63852", VASWANI_ABS)]
+    assert [(p.paper_id, p.abstract) for p in result.papers] == [
+        ("attention-is-all-you-37f63852", VASWANI_ABS)
+    ]
 
 
 def test_jsonl_line_separator_inside_a_string(tmp_path: Path) -> None:
-    rows = [{"title": "Pasted From A PDF", "abstract": "First line\u2028second line of the abstract."},
-            {"title": "Attention Is All You Need", "abstract": VASWANI_ABS}]
+    rows = [
+        {"title": "Pasted From A PDF", "abstract": "First line\u2028second line of the abstract."},
+        {"title": "Attention Is All You Need", "abstract": VASWANI_ABS},
+    ]
     path = write(tmp_path, "ls.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
     result = read_file(path)
     assert [str(p) for p in result.problems] == []
@@ -297,18 +391,27 @@ def test_jsonl_line_separator_inside_a_string(tmp_path: Path) -> None:
 
 # ---- CSV --------------------------------------------------------------------------------------
 
+
 def test_csv_reader_quoted_cells_and_line_numbers(tmp_path: Path) -> None:
-    path = write(tmp_path, "papers.csv",
-                 "Title,Abstract,Authors,Date,Upvotes\n"
-                 f'"Attention Is All You Need","{VASWANI_ABS}","Ashish Vaswani; Noam Shazeer",2017-06-12,5\n'
-                 '"BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",'
-                 f'"{BERT_ABS}\nA second, quoted line.","Jacob Devlin, Ming-Wei Chang",2018-10-11,\n'
-                 '"No Abstract Here",,"Someone",2020-01-01,\n'
-                 '"Too Many Cells","An abstract that is long enough.","A",2020-01-01,1,extra\n')
+    path = write(
+        tmp_path,
+        "papers.csv",
+        "Title,Abstract,Authors,Date,Upvotes\n"
+        f'"Attention Is All You Need","{VASWANI_ABS}","Ashish Vaswani; Noam Shazeer",2017-06-12,5\n'
+        '"BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",'
+        f'"{BERT_ABS}\nA second, quoted line.","Jacob Devlin, Ming-Wei Chang",2018-10-11,\n'
+        '"No Abstract Here",,"Someone",2020-01-01,\n'
+        '"Too Many Cells","An abstract that is long enough.","A",2020-01-01,1,extra\n',
+    )
     result = read_file(path)
     a, b = result.papers
     assert (a.title, a.abstract, a.authors, a.date, a.upvotes) == (
-        "Attention Is All You Need", VASWANI_ABS, ["Ashish Vaswani", "Noam Shazeer"], "2017-06-12", 5)
+        "Attention Is All You Need",
+        VASWANI_ABS,
+        ["Ashish Vaswani", "Noam Shazeer"],
+        "2017-06-12",
+        5,
+    )
     assert a.sources == [f"{path}:2"]
     assert b.abstract == f"{BERT_ABS} A second, quoted line."
     assert (b.authors, b.n_authors, b.upvotes) == (["Jacob Devlin", "Ming-Wei Chang"], 2, None)
@@ -320,7 +423,9 @@ def test_csv_reader_quoted_cells_and_line_numbers(tmp_path: Path) -> None:
 
 
 def test_tsv_reader(tmp_path: Path) -> None:
-    path = write(tmp_path, "papers.tsv", f"title\tabstract\tyear\nAttention Is All You Need\t{VASWANI_ABS}\t2017\n")
+    path = write(
+        tmp_path, "papers.tsv", f"title\tabstract\tyear\nAttention Is All You Need\t{VASWANI_ABS}\t2017\n"
+    )
     assert detect_format(path.read_text(), path) == "csv"
     (p,) = read_file(path).papers
     assert (p.paper_id, p.year, p.date) == ("attention-is-all-you-37f63852", 2017, None)
@@ -374,37 +479,55 @@ def test_bibtex_reader(tmp_path: Path) -> None:
     assert (a.title, a.abstract) == ("Attention Is All You Need", VASWANI_ABS)
     assert (a.paper_id, a.year, a.date, a.month_day) == ("attention-is-all-you-37f63852", 2017, None, None)
     assert (a.authors, a.n_authors, a.url) == (
-        ["Ashish Vaswani", "Noam Shazeer", "Niki Parmar"], 3, "https://arxiv.org/abs/1706.03762")
+        ["Ashish Vaswani", "Noam Shazeer", "Niki Parmar"],
+        3,
+        "https://arxiv.org/abs/1706.03762",
+    )
     assert a.sources == [f"{path}:5"]
     assert b.title == "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding"
     assert b.abstract == BERT_ABS  # braces stripped, "a" # "b" concatenated
     assert (b.date, b.n_authors) == ("2019-06-02", 4)
     assert (c.title, c.abstract, c.year) == (
         "Scaling Laws at 100% GPU Utilization",
-        "We measure throughput at 100% utilization and find $O(n)$ scaling.", 2021)
+        "We measure throughput at 100% utilization and find $O(n)$ scaling.",
+        2021,
+    )
     assert [(p.file, p.line, p.message) for p in result.problems] == [
-        (str(path), 25, "record 'A Paper Without Abstract' has no abstract; skipped")]
+        (str(path), 25, "record 'A Paper Without Abstract' has no abstract; skipped")
+    ]
 
 
 def test_bibtex_unbalanced_entry_is_reported(tmp_path: Path) -> None:
-    path = write(tmp_path, "broken.bib", "@article{ok, title={Fine Title}, abstract={A fine abstract.}}\n\n"
-                 "@article{bad, title={Unclosed, abstract={never closed}\n")
+    path = write(
+        tmp_path,
+        "broken.bib",
+        "@article{ok, title={Fine Title}, abstract={A fine abstract.}}\n\n"
+        "@article{bad, title={Unclosed, abstract={never closed}\n",
+    )
     result = read_file(path)
     assert [p.title for p in result.papers] == ["Fine Title"]
     assert [(p.line, p.message) for p in result.problems] == [(3, "@article entry is not closed; skipped")]
 
 
 def test_bibtex_parenthesized_entry(tmp_path: Path) -> None:
-    path = write(tmp_path, "paren.bib", "@article(vaswani2017,\n  title = {Attention Is All You Need},\n"
-                 f"  abstract = {{{VASWANI_ABS}}},\n  year = 2017\n)\n")
+    path = write(
+        tmp_path,
+        "paren.bib",
+        "@article(vaswani2017,\n  title = {Attention Is All You Need},\n"
+        f"  abstract = {{{VASWANI_ABS}}},\n  year = 2017\n)\n",
+    )
     result = read_file(path)
     assert [str(p) for p in result.problems] == []
     assert [p.paper_id for p in result.papers] == ["attention-is-all-you-37f63852"]
 
 
 def test_bibtex_latex_accents_give_the_same_paper_id(tmp_path: Path) -> None:
-    path = write(tmp_path, "acc.bib", "@article{k,\n  title = {Schr{\\\"o}dinger Bridges for Generative Modeling},\n"
-                 "  abstract = {Bridges between two distributions, learned by iterative proportional fitting.}\n}\n")
+    path = write(
+        tmp_path,
+        "acc.bib",
+        '@article{k,\n  title = {Schr{\\"o}dinger Bridges for Generative Modeling},\n'
+        "  abstract = {Bridges between two distributions, learned by iterative proportional fitting.}\n}\n",
+    )
     (p,) = read_file(path).papers
     assert p.title == "Schrödinger Bridges for Generative Modeling"
     assert p.paper_id == paper_id_for("Schrödinger Bridges for Generative Modeling")
@@ -452,10 +575,20 @@ def test_atom_reader(tmp_path: Path) -> None:
     result = read_file(path)
     (p,) = result.papers
     assert (p.title, p.abstract) == ("Attention Is All You Need", VASWANI_ABS)
-    assert (p.paper_id, p.date, p.year, p.month_day) == ("attention-is-all-you-37f63852", "2017-06-12", 2017, "06-12")
-    assert (p.authors, p.n_authors, p.url) == (["Ashish Vaswani", "Noam Shazeer"], 2, "http://arxiv.org/abs/1706.03762v7")
+    assert (p.paper_id, p.date, p.year, p.month_day) == (
+        "attention-is-all-you-37f63852",
+        "2017-06-12",
+        2017,
+        "06-12",
+    )
+    assert (p.authors, p.n_authors, p.url) == (
+        ["Ashish Vaswani", "Noam Shazeer"],
+        2,
+        "http://arxiv.org/abs/1706.03762v7",
+    )
     assert [(x.file, x.message) for x in result.problems] == [
-        (str(path), "entry 2: record 'An Entry Without Summary' has no abstract; skipped")]
+        (str(path), "entry 2: record 'An Entry Without Summary' has no abstract; skipped")
+    ]
 
 
 def test_atom_not_well_formed(tmp_path: Path) -> None:
@@ -468,13 +601,27 @@ def test_atom_not_well_formed(tmp_path: Path) -> None:
 
 # ---- dedup ------------------------------------------------------------------------------------
 
+
 def test_merge_keeps_richest_metadata() -> None:
     poor = Paper("Attention Is All You Need", "Short abstract.", n_authors=8, sources=["a.txt:1"])
-    rich = Paper("attention is all you need!", VASWANI_ABS, date="2017-06-12", month_day="06-12",
-                 authors=["Ashish Vaswani", "Noam Shazeer"], upvotes=3, url="https://arxiv.org/abs/1706.03762",
-                 sources=["b.jsonl:4"])
-    more_votes = Paper("ATTENTION IS ALL YOU NEED", "Short.", upvotes=9, organization="Google", month_day="06-12",
-                       sources=["c.txt:7", "a.txt:1"])
+    rich = Paper(
+        "attention is all you need!",
+        VASWANI_ABS,
+        date="2017-06-12",
+        month_day="06-12",
+        authors=["Ashish Vaswani", "Noam Shazeer"],
+        upvotes=3,
+        url="https://arxiv.org/abs/1706.03762",
+        sources=["b.jsonl:4"],
+    )
+    more_votes = Paper(
+        "ATTENTION IS ALL YOU NEED",
+        "Short.",
+        upvotes=9,
+        organization="Google",
+        month_day="06-12",
+        sources=["c.txt:7", "a.txt:1"],
+    )
     (m,) = dedupe([poor, rich, more_votes])
     assert m.paper_id == "attention-is-all-you-37f63852"
     assert m.title == "attention is all you need!"  # the richest record's spelling is the base
@@ -491,8 +638,11 @@ def test_merge_keeps_richest_metadata() -> None:
 def test_dedupe_across_formats(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     write(tmp_path / "in", "a.bib", BIB)
-    write(tmp_path / "in", "b.jsonl", json.dumps({"title": "Attention is all you need.", "abstract": "Short.",
-                                                  "upvotes": 40}) + "\n")
+    write(
+        tmp_path / "in",
+        "b.jsonl",
+        json.dumps({"title": "Attention is all you need.", "abstract": "Short.", "upvotes": 40}) + "\n",
+    )
     result = read_paths([tmp_path / "in"])
     papers = {p.paper_id: p for p in dedupe(result.papers)}
     assert len(result.papers) == 4 and len(papers) == 3

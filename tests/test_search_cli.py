@@ -11,7 +11,9 @@ import pytest
 from tests.conftest import run_cli
 
 QUERY = "video compression with implicit neural representations"
-NERV_ID = "nerv-enhanced-implicit-neural-ead2d32f"  # "NERV++: An Enhanced Implicit Neural Video Representation"
+NERV_ID = (
+    "nerv-enhanced-implicit-neural-ead2d32f"  # "NERV++: An Enhanced Implicit Neural Video Representation"
+)
 
 
 def papers_json(home: Path) -> dict[str, dict[str, Any]]:
@@ -107,7 +109,10 @@ def test_papers_list_and_show(readonly_bundled: Path) -> None:
     assert "- authors: 3" in lines
     (sources,) = [line for line in lines if line.startswith("- sources: ")]
     assert [s.rsplit("/", 1)[-1] for s in sources.removeprefix("- sources: ").split("; ")] == [
-        "page-000.txt:21", "page-003.txt:231", "page-004.txt:201"]
+        "page-000.txt:21",
+        "page-003.txt:231",
+        "page-004.txt:201",
+    ]
     assert lines[-1].startswith("Neural fields, also known as implicit neural representations (INRs)")
 
     code, out, err = run_cli("papers", NERV_ID, "--json")
@@ -118,7 +123,9 @@ def test_papers_list_and_show(readonly_bundled: Path) -> None:
 def test_papers_unknown_id(readonly_bundled: Path) -> None:
     code, out, err = run_cli("papers", "no-such-paper-00000000")
     assert code == 1
-    assert err.splitlines() == ["error: no paper with id 'no-such-paper-00000000' (see `citecraft papers` for the ids)"]
+    assert err.splitlines() == [
+        "error: no paper with id 'no-such-paper-00000000' (see `citecraft papers` for the ids)"
+    ]
     assert out == ""
 
 
@@ -148,7 +155,8 @@ def test_debug_shows_a_traceback(readonly_bundled: Path) -> None:
     assert code == 1
     assert err.startswith("Traceback (most recent call last):")
     assert err.rstrip().splitlines()[-1] == (
-        "citecraft.errors.ConfigError: --since 'notadate' is not a date (use YYYY-MM-DD or YYYY)")
+        "citecraft.errors.ConfigError: --since 'notadate' is not a date (use YYYY-MM-DD or YYYY)"
+    )
 
 
 @pytest.mark.timeout(120)

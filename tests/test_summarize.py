@@ -34,8 +34,18 @@ NIRVANA = "nirvana-neural-implicit-representations-fc3a787b"  # dated 2022-12-30
 FOUND = re.compile(r"^Found (\d+) papers? on (.+?)\.$")
 BULLET = re.compile(r"^- \*\*(?P<short>.+?)\*\*(?: \((?P<year>\d{4})\))?: (?P<body>.+) \[(?P<n>\d+)\][.!?]$")
 MARKER = re.compile(r"\[(\d+)\]")
-TOP_KEYS = {"topic", "summary", "count", "papers", "groups", "citations", "removed_citations", "model", "usage",
-            "timings_ms"}
+TOP_KEYS = {
+    "topic",
+    "summary",
+    "count",
+    "papers",
+    "groups",
+    "citations",
+    "removed_citations",
+    "model",
+    "usage",
+    "timings_ms",
+}
 CITATION_KEYS = {"n", "paper_id", "title", "date", "quote"}
 
 
@@ -68,12 +78,15 @@ def sections(text: str) -> list[tuple[str, list[str]]]:
 # ---- offline -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "topic"), [
-    ("Summarize all papers on spiking neural networks.", "spiking neural networks"),
-    ("summarise the federated learning papers", "federated learning"),
-    ("Which papers on neural architecture search were published in 2023?", "neural architecture search"),
-    (TOPIC, TOPIC),
-])
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("Summarize all papers on spiking neural networks.", "spiking neural networks"),
+        ("summarise the federated learning papers", "federated learning"),
+        ("Which papers on neural architecture search were published in 2023?", "neural architecture search"),
+        (TOPIC, TOPIC),
+    ],
+)
 def test_topic_of_strips_the_request(text: str, topic: str) -> None:
     assert topic_of(text) == topic
 
@@ -118,8 +131,10 @@ def test_groups_cover_each_paper_exactly_once(summary: Summary) -> None:
     parsed = sections(summary.summary)
     assert [heading for heading, _ in parsed] == [label for label, _ in summary.groups]
     for (_, bullets), (_, members) in zip(parsed, summary.groups, strict=True):
-        cited = [summary.papers[int(BULLET.match(b).group("n")) - 1].paper.paper_id  # type: ignore[union-attr]
-                 for b in bullets]
+        cited = [
+            summary.papers[int(BULLET.match(b).group("n")) - 1].paper.paper_id  # type: ignore[union-attr]
+            for b in bullets
+        ]
         assert cited == members
 
 
@@ -145,8 +160,11 @@ def test_group_label_takes_words_in_title_order(index: Index) -> None:
 def test_group_label_names_what_the_group_shares_beyond_the_topic(index: Index) -> None:
     from citecraft.answer import term_idf
 
-    codecs = [sp for sp in index.papers().values()
-              if re.search(r"codec", sp.paper.title, re.I) and "speech" in sp.paper.text.lower()]
+    codecs = [
+        sp
+        for sp in index.papers().values()
+        if re.search(r"codec", sp.paper.title, re.I) and "speech" in sp.paper.text.lower()
+    ]
     assert len(codecs) >= 3
     label = group_label(codecs, "neural speech codecs", term_idf(index))
     assert "codec" not in label.lower() and "speech" not in label.lower()  # the topic's own words say nothing
@@ -160,11 +178,18 @@ def test_since_restricts_the_papers(index: Index, summary: Summary) -> None:
     assert NIRVANA in ids(summary)  # the filter has work to do
     result = summarize_topic(index, TOPIC, filters=Filters.parse(since="2023-01-01"))
     assert NIRVANA not in ids(result)
-    assert {"nerv-enhanced-implicit-neural-ead2d32f", "hnerv-hybrid-neural-representation-5d0a550f"} <= set(ids(result))
+    assert {"nerv-enhanced-implicit-neural-ead2d32f", "hnerv-hybrid-neural-representation-5d0a550f"} <= set(
+        ids(result)
+    )
     for sp in result.papers:
-        assert sp.paper.date and re.fullmatch(r"\d{4}-\d{2}-\d{2}", sp.paper.date) and sp.paper.date >= "2023-01-01"
+        assert (
+            sp.paper.date
+            and re.fullmatch(r"\d{4}-\d{2}-\d{2}", sp.paper.date)
+            and sp.paper.date >= "2023-01-01"
+        )
     assert result.summary.splitlines()[0] == (
-        f"Found {len(result.papers)} paper{'s' if len(result.papers) != 1 else ''} on {TOPIC} (since 2023-01-01).")
+        f"Found {len(result.papers)} paper{'s' if len(result.papers) != 1 else ''} on {TOPIC} (since 2023-01-01)."
+    )
     assert [c.paper_id for c in result.citations] == ids(result)
 
 
@@ -210,7 +235,9 @@ def test_summarize_json_shape_and_stable_output(readonly_bundled: Path) -> None:
     assert [c["paper_id"] for c in data["citations"]] == [p["paper_id"] for p in papers]
     # group labels and everything else must not change with the interpreter's hash seed
     again = summarize_json(TOPIC, env={"PYTHONHASHSEED": "2"})
-    assert {k: v for k, v in again.items() if k != "timings_ms"} == {k: v for k, v in data.items() if k != "timings_ms"}
+    assert {k: v for k, v in again.items() if k != "timings_ms"} == {
+        k: v for k, v in data.items() if k != "timings_ms"
+    }
 
 
 def test_summarize_markdown_and_bib(readonly_bundled: Path, tmp_path: Path, summary: Summary) -> None:
@@ -221,7 +248,9 @@ def test_summarize_markdown_and_bib(readonly_bundled: Path, tmp_path: Path, summ
     assert sep, out
     assert body.startswith(f"Found {len(summary.papers)} papers on {TOPIC}.")
     ref_lines = [line for line in refs.splitlines() if line.strip()]
-    assert ref_lines == [f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in summary.citations]
+    assert ref_lines == [
+        f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in summary.citations
+    ]
     assert f"wrote {len(summary.citations)} BibTeX entries to {bib}" in " ".join(err.split())
     result = read_file(bib)
     assert result.problems == []
@@ -259,16 +288,25 @@ SYNTHESIS_USAGE = {"prompt_tokens": 900, "completion_tokens": 120, "total_tokens
 
 def video_inr_responder(verdict: str = "[{n}] {v}") -> Callable[[dict[str, Any]], Reply]:
     """Says yes to exactly the VIDEO_INR papers; writes a summary citing every paper, plus an invented [99]."""
+
     def respond(body: dict[str, Any]) -> Reply:
         prompt = prompt_of(body)
         if is_relevance(prompt):
-            lines = [verdict.format(n=n, v="yes" if title in VIDEO_INR.values() else "no")
-                     for n, title in sorted(relevance_titles(prompt).items())]
+            lines = [
+                verdict.format(n=n, v="yes" if title in VIDEO_INR.values() else "no")
+                for n, title in sorted(relevance_titles(prompt).items())
+            ]
             return Reply("\n".join(lines), usage=RELEVANCE_USAGE)
         numbered = synthesis_titles(prompt)
-        bullets = [f"- {title.split(':')[0]} encodes video in a network [{n}]." for n, title in sorted(numbered.items())]
-        return Reply("### Video INRs\n\n" + "\n".join(bullets) + "\n- They beat every codec ever made [99].",
-                     usage=SYNTHESIS_USAGE)
+        bullets = [
+            f"- {title.split(':')[0]} encodes video in a network [{n}]."
+            for n, title in sorted(numbered.items())
+        ]
+        return Reply(
+            "### Video INRs\n\n" + "\n".join(bullets) + "\n- They beat every codec ever made [99].",
+            usage=SYNTHESIS_USAGE,
+        )
+
     return respond
 
 
@@ -311,14 +349,19 @@ def test_llm_relevance_check_keeps_only_the_yes_papers(index: Index, srv: FakeOp
 
 
 @pytest.mark.parametrize("verdict", ["[{n}]: {v}", "[{n}] - {V}", "[{n}] **{v}**"])
-def test_llm_relevance_verdicts_in_near_miss_forms_are_read(index: Index, srv: FakeOpenAI, verdict: str) -> None:
+def test_llm_relevance_verdicts_in_near_miss_forms_are_read(
+    index: Index, srv: FakeOpenAI, verdict: str
+) -> None:
     def respond(body: dict[str, Any]) -> Reply:
         prompt = prompt_of(body)
         if is_relevance(prompt):
             yes = [n for n, title in relevance_titles(prompt).items() if title in VIDEO_INR.values()]
-            return Reply("\n".join(verdict.format(n=n, v="yes" if n in yes else "no",
-                                                  V="Yes" if n in yes else "No")
-                                   for n in sorted(relevance_titles(prompt))))
+            return Reply(
+                "\n".join(
+                    verdict.format(n=n, v="yes" if n in yes else "no", V="Yes" if n in yes else "No")
+                    for n in sorted(relevance_titles(prompt))
+                )
+            )
         return Reply(" ".join(f"Paper [{n}]." for n in sorted(synthesis_titles(prompt))))
 
     srv.responder = respond
@@ -342,8 +385,9 @@ def test_llm_unparseable_relevance_reply_is_a_model_error(index: Index, srv: Fak
     assert len(srv.chat_requests) == 1  # no summary was written from a guess
 
 
-def test_summarize_cli_with_a_model_from_the_environment(readonly_bundled: Path, srv: FakeOpenAI,
-                                                         tmp_path: Path) -> None:
+def test_summarize_cli_with_a_model_from_the_environment(
+    readonly_bundled: Path, srv: FakeOpenAI, tmp_path: Path
+) -> None:
     srv.responder = video_inr_responder()
     bib = tmp_path / "llm.bib"
     env = {"OPENAI_BASE_URL": srv.base_url, "OPENAI_API_KEY": "sk-test", "CITECRAFT_MODEL": "gpt-4o-mini"}
@@ -358,13 +402,23 @@ def test_summarize_cli_with_a_model_from_the_environment(readonly_bundled: Path,
     assert sorted(p.title for p in read_file(bib).papers) == sorted(VIDEO_INR.values())
 
 
-def test_summarize_cli_unparseable_relevance_is_one_line_exit_4(readonly_bundled: Path, srv: FakeOpenAI) -> None:
+def test_summarize_cli_unparseable_relevance_is_one_line_exit_4(
+    readonly_bundled: Path, srv: FakeOpenAI
+) -> None:
     srv.queue("I think most of these are relevant.")
-    code, out, err = run_cli("summarize", TOPIC, "--base-url", srv.base_url, "--model", "gpt-4o-mini",
-                             env={"OPENAI_API_KEY": "sk-test"})
+    code, out, err = run_cli(
+        "summarize",
+        TOPIC,
+        "--base-url",
+        srv.base_url,
+        "--model",
+        "gpt-4o-mini",
+        env={"OPENAI_API_KEY": "sk-test"},
+    )
     assert code == 4
     assert out == ""
     assert "Traceback" not in err
     assert err.strip().splitlines() == [
         "error: model gpt-4o-mini did not answer the relevance check in the form `[n] yes` / `[n] no` "
-        "(try another model, or drop --model to use the offline selection)"]
+        "(try another model, or drop --model to use the offline selection)"
+    ]

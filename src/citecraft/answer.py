@@ -32,7 +32,13 @@ class Citation:
     quote: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "date": self.date, "quote": self.quote}
+        return {
+            "n": self.n,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "date": self.date,
+            "quote": self.quote,
+        }
 
 
 @dataclass
@@ -124,7 +130,9 @@ def best_quote(sp: StoredPaper, claim: str) -> str:
     return best
 
 
-def validate(text: str, papers: list[StoredPaper]) -> tuple[str, list[Citation], list[dict[str, Any]], list[str]]:
+def validate(
+    text: str, papers: list[StoredPaper]
+) -> tuple[str, list[Citation], list[dict[str, Any]], list[str]]:
     """Keep only markers that name a numbered paper; never invent a citation.
 
     Returns the cleaned text, the citations (in order of first use), the removed
@@ -148,15 +156,25 @@ def validate(text: str, papers: list[StoredPaper]) -> tuple[str, list[Citation],
                 valid.append(n)
                 used.setdefault(n, []).append(sentence)
             else:
-                removed.append({"n": n, "sentence": sentence, "reason": f"no paper [{n}] was retrieved "
-                                f"(only [1]..[{len(papers)}])"})
+                removed.append(
+                    {
+                        "n": n,
+                        "sentence": sentence,
+                        "reason": f"no paper [{n}] was retrieved (only [1]..[{len(papers)}])",
+                    }
+                )
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
     cleaned = MARKER.sub(keep, text)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     citations = [
-        Citation(n, papers[n - 1].paper.paper_id, papers[n - 1].paper.title, papers[n - 1].paper.display_date(),
-                 best_quote(papers[n - 1], " ".join(claims)))
+        Citation(
+            n,
+            papers[n - 1].paper.paper_id,
+            papers[n - 1].paper.title,
+            papers[n - 1].paper.display_date(),
+            best_quote(papers[n - 1], " ".join(claims)),
+        )
         for n, claims in sorted(used.items(), key=lambda kv: cleaned.find(f"[{kv[0]}]"))
     ]
     uncited = [unquote(s) for s in split_sentences(cleaned) if _is_claim(s) and not MARKER.search(s)]
@@ -179,8 +197,12 @@ def _is_claim(sentence: str) -> bool:
 
 
 # Words that say what is asked for, not what it is about ("which papers were published since 2023").
-_META = set(query_terms("paper papers work works study studies published publish author authors corpus collection "
-                        "compare contrast propose proposed report reported"))
+_META = set(
+    query_terms(
+        "paper papers work works study studies published publish author authors corpus collection "
+        "compare contrast propose proposed report reported"
+    )
+)
 
 
 def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bool = False) -> float:
@@ -188,8 +210,11 @@ def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bo
 
     With ``subject_only``, words about the request itself (papers, published, dates) are left out.
     """
-    terms = [t for t in dict.fromkeys(query_terms(question))
-             if not subject_only or (t not in _META and not t.isdigit())]
+    terms = [
+        t
+        for t in dict.fromkeys(query_terms(question))
+        if not subject_only or (t not in _META and not t.isdigit())
+    ]
     if not terms:
         return 0.0
     idf = term_idf(index)
@@ -217,9 +242,27 @@ _SPECIFIC = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*\b")
 # Capitalised words in mid-sentence: proper names ("the Uniform Bar Exam", "Chinchilla").
 _PROPER = re.compile(r"(?<![A-Za-z0-9])[A-Z][a-z]+(?:[ -]+[A-Z][a-z]+)*(?![A-Za-z0-9])")
 # Capitalised because they are demonyms or languages, not names of things a paper might be about.
-_DEMONYMS = {"african", "american", "arabic", "asian", "british", "chinese", "english", "european", "french",
-             "german", "greek", "hindi", "indian", "italian", "japanese", "korean", "latin", "russian",
-             "spanish"}
+_DEMONYMS = {
+    "african",
+    "american",
+    "arabic",
+    "asian",
+    "british",
+    "chinese",
+    "english",
+    "european",
+    "french",
+    "german",
+    "greek",
+    "hindi",
+    "indian",
+    "italian",
+    "japanese",
+    "korean",
+    "latin",
+    "russian",
+    "spanish",
+}
 
 
 def _mentioned(corpus: str, phrase: str) -> bool:
@@ -247,7 +290,11 @@ def unmentioned_names(question: str, text: str) -> list[str]:
     names = []
     for token in _SPECIFIC.findall(question):
         parts = [p for p in re.split(r"-", token) if specific(p)]
-        if specific(token) and not _mentioned(text, token) and (not parts or not all(_mentioned(text, p) for p in parts)):
+        if (
+            specific(token)
+            and not _mentioned(text, token)
+            and (not parts or not all(_mentioned(text, p) for p in parts))
+        ):
             names.append(token)
     for m in _PROPER.finditer(question):
         before = question[: m.start()].rstrip()
@@ -261,7 +308,9 @@ def unmentioned_names(question: str, text: str) -> list[str]:
 
 # A number standing alone in the question ("all 57 Atari games", "1,000 steps"); years and author
 # counts are metadata (filters), not something an abstract has to state.
-_NUMBER = re.compile(r"(?<![\w.@$-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.-]*\w)|(?<![\w.@$-])\d+(?:\.\d+)?(?![\w-]|\.\d)")
+_NUMBER = re.compile(
+    r"(?<![\w.@$-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.-]*\w)|(?<![\w.@$-])\d+(?:\.\d+)?(?![\w-]|\.\d)"
+)
 _METADATA_NUMBER = re.compile(r"^(?:1[89]|20)\d\d$")
 _AUTHORS_AFTER = re.compile(r"^\s*(?:or (?:more|fewer)\s+)?(?:co-?)?authors?\b", re.I)
 
@@ -272,7 +321,7 @@ def unmentioned_numbers(question: str, text: str) -> list[str]:
     plain = text.replace(",", "")
     for m in _NUMBER.finditer(question):
         number = m.group(0).replace(",", "")
-        if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(question[m.end():]):
+        if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(question[m.end() :]):
             continue
         if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", plain):
             missing.append(m.group(0))
@@ -290,8 +339,11 @@ def missing_quantities(papers: list[StoredPaper], question: str) -> list[str]:
         stem = query_terms(asked)
         if not stem:
             continue
-        found = any(any(c.isdigit() for c in s) and stem[0] in query_terms(s)
-                    for sp in papers for s in [sp.paper.title, *sp.sentence_texts()])
+        found = any(
+            any(c.isdigit() for c in s) and stem[0] in query_terms(s)
+            for sp in papers
+            for s in [sp.paper.title, *sp.sentence_texts()]
+        )
         if not found:
             missing.append(asked)
     return missing
@@ -310,8 +362,11 @@ def relevance(index: Index, question: str, hits: list[Hit]) -> float:
 
 # ---- which retrieved papers the answer draws on ---------------------------------------------
 
-_SINGULAR = re.compile(r"\b(?:which|what|a|an|the|one|that)\s+(?:\w+\s+)?(?:paper|work|study|article|method|model)\b"
-                       r"|\bwhich (?:one|is it)\b|\bI (?:remember|recall)\b|\b(?:is|was) there\b", re.I)
+_SINGULAR = re.compile(
+    r"\b(?:which|what|a|an|the|one|that)\s+(?:\w+\s+)?(?:paper|work|study|article|method|model)\b"
+    r"|\bwhich (?:one|is it)\b|\bI (?:remember|recall)\b|\b(?:is|was) there\b",
+    re.I,
+)
 _PLURAL = re.compile(r"\b(?:papers|works|studies|articles|compare|contrast|both|each of)\b", re.I)
 _NAME = re.compile(r"\b[A-Za-z]*[A-Z][A-Za-z0-9+-]*[A-Z0-9+][A-Za-z0-9+-]*\b")
 
@@ -320,8 +375,11 @@ def name_in(question: str, title: str) -> str | None:
     """How the question names the paper, if it does: its whole title or its short name (before a colon)."""
     short = title.split(":", 1)[0].strip() if ":" in title else ""
     for name in (title.strip(), short):
-        if name and (len(name) <= 30 or name == title.strip()) and re.search(
-                rf"(?<!\w){re.escape(name)}(?!\w)", question, re.I):
+        if (
+            name
+            and (len(name) <= 30 or name == title.strip())
+            and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question, re.I)
+        ):
             return name
     return None
 
@@ -354,9 +412,14 @@ def rerank(index: Index, question: str, hits: list[Hit]) -> list[Ranked]:
     best_sentence = [float(np.max(index.sentence_vectors(sp) @ q)) for _, sp in pairs]
     top_fused = max(h.score for h, _ in pairs) or 1.0
     top_sentence = max(best_sentence) or 1.0
-    ranked = [Ranked(h, (1 - SENTENCE_WEIGHT) * h.score / top_fused + SENTENCE_WEIGHT * s / top_sentence,
-                     term_coverage(index, question, sp, subject_only=True))
-              for (h, sp), s in zip(pairs, best_sentence, strict=True)]
+    ranked = [
+        Ranked(
+            h,
+            (1 - SENTENCE_WEIGHT) * h.score / top_fused + SENTENCE_WEIGHT * s / top_sentence,
+            term_coverage(index, question, sp, subject_only=True),
+        )
+        for (h, sp), s in zip(pairs, best_sentence, strict=True)
+    ]
     return sorted(ranked, key=lambda r: -r.score)
 
 
@@ -373,10 +436,18 @@ def choose_papers(question: str, ranked: list[Ranked]) -> list[Hit]:
         return []
     names = {id(r.hit): n for r in ranked if (n := name_in(question, r.hit.title))}
     # "Neural Architecture Search" inside "Neural Architecture Search with Reinforcement Learning" names the latter
-    named = [r.hit for r in ranked if id(r.hit) in names
-             and not any(names[id(r.hit)].lower() in other.lower() and names[id(r.hit)] != other
-                         for other in names.values())]
-    plural = bool(re.search(r"\b(?:papers|works|studies)\b", question, re.I)) or bool(_PLURAL.search(question))
+    named = [
+        r.hit
+        for r in ranked
+        if id(r.hit) in names
+        and not any(
+            names[id(r.hit)].lower() in other.lower() and names[id(r.hit)] != other
+            for other in names.values()
+        )
+    ]
+    plural = bool(re.search(r"\b(?:papers|works|studies)\b", question, re.I)) or bool(
+        _PLURAL.search(question)
+    )
     if len(named) == 1 and not plural:
         return named
     if _SINGULAR.search(question) and not plural:
@@ -384,8 +455,11 @@ def choose_papers(question: str, ranked: list[Ranked]) -> list[Hit]:
     by_fused = sorted(ranked, key=lambda r: -r.hit.score)
     top, lead = by_fused[0].hit.score, by_fused[0]
     cut = 0.75 if plural else 0.85
-    return [r.hit for r in by_fused if r is lead or r.hit in named
-            or (r.hit.score >= cut * top and r.coverage >= 0.5 * lead.coverage)]
+    return [
+        r.hit
+        for r in by_fused
+        if r is lead or r.hit in named or (r.hit.score >= cut * top and r.coverage >= 0.5 * lead.coverage)
+    ]
 
 
 # ---- the extractive engine --------------------------------------------------------------------
@@ -400,7 +474,9 @@ def third_person(sentence: str) -> str:
 
     The first 'we' becomes 'the authors' and later ones 'they'; 'our' becomes 'their'.
     """
-    sentence = re.sub(r"^In this (?:paper|work|study), we\b", "In this work, the authors", sentence, flags=re.I)
+    sentence = re.sub(
+        r"^In this (?:paper|work|study), we\b", "In this work, the authors", sentence, flags=re.I
+    )
     sentence = re.sub(r"^Here,? we\b", "The authors", sentence)
     named = "the authors" in sentence.lower()
 
@@ -421,13 +497,20 @@ def third_person(sentence: str) -> str:
 
 
 # Sentences that are not findings: where the code is, links.
-BOILERPLATE = re.compile(r"https?://|\bgithub\b|\b(?:code|models?|data(?:set)?s?|weights)\b[^.]{0,60}"
-                          r"\b(?:is|are|will be) (?:publicly |freely |made )*(?:available|released)", re.I)
+BOILERPLATE = re.compile(
+    r"https?://|\bgithub\b|\b(?:code|models?|data(?:set)?s?|weights)\b[^.]{0,60}"
+    r"\b(?:is|are|will be) (?:publicly |freely |made )*(?:available|released)",
+    re.I,
+)
 
 
 def short_title(title: str) -> str:
     head = title.split(":", 1)[0].strip()
-    return head if ":" in title and len(head) <= 40 else (title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…")
+    return (
+        head
+        if ":" in title and len(head) <= 40
+        else (title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…")
+    )
 
 
 # Brackets quoted from an abstract ("slope-restricted on [0,1]") are not citation markers: cite() swaps
@@ -457,13 +540,23 @@ class Picked:
 
 
 # Questions whose answer is a figure: sentences stating numbers are preferred.
-_QUANTITY = re.compile(r"\bhow (?:much|many|large|big|fast|long)\b|\bby how\b|\bwhat\b[^?,;]{0,40}?\b(?:scores?|accurac"
-                       r"(?:y|ies)|errors?|perplexit(?:y|ies)|speed-?ups?|rates?|sizes?|bitrates?|latency|throughput|"
-                       r"gains?|improvements?|reductions?|percentage)\b", re.I)
+_QUANTITY = re.compile(
+    r"\bhow (?:much|many|large|big|fast|long)\b|\bby how\b|\bwhat\b[^?,;]{0,40}?\b(?:scores?|accurac"
+    r"(?:y|ies)|errors?|perplexit(?:y|ies)|speed-?ups?|rates?|sizes?|bitrates?|latency|throughput|"
+    r"gains?|improvements?|reductions?|percentage)\b",
+    re.I,
+)
 
 
-def select_sentences(index: Index, question: str, papers: list[StoredPaper], prior: list[float],
-                     max_sentences: int = 6, per_paper: int = 2, min_ratio: float = 0.5) -> list[Picked]:
+def select_sentences(
+    index: Index,
+    question: str,
+    papers: list[StoredPaper],
+    prior: list[float],
+    max_sentences: int = 6,
+    per_paper: int = 2,
+    min_ratio: float = 0.5,
+) -> list[Picked]:
     """Query-focused, non-redundant sentence selection (maximal marginal relevance)."""
     embedder = index.embedder()
     items = [(i, j, s) for i, sp in enumerate(papers) for j, s in enumerate(sp.sentence_texts())]
@@ -484,7 +577,11 @@ def select_sentences(index: Index, question: str, papers: list[StoredPaper], pri
         lexical = len(q_terms & terms) / (len(q_terms) or 1)
         number = 0.1 if wants_numbers and re.search(r"\d", s) else 0.0
         # an abstract's opening is usually background ("Deep learning sometimes appears to work in unexpected ways")
-        opening = 0.05 if j == 0 and len(papers[i].sentences) > 2 and not re.search(r"\b(?:we|our)\b", s, re.I) else 0.0
+        opening = (
+            0.05
+            if j == 0 and len(papers[i].sentences) > 2 and not re.search(r"\b(?:we|our)\b", s, re.I)
+            else 0.0
+        )
         scores.append(0.5 * float(d) + 0.3 * lexical + 0.2 * prior[i] + number - opening)
     order = np.argsort(-np.array(scores))
     picked: list[Picked] = []
@@ -527,16 +624,18 @@ def compose_extractive(papers: list[StoredPaper], picked: list[Picked]) -> str:
 class Answerer:
     """Retrieve, decide whether the collection covers the question, answer with validated citations."""
 
-    def __init__(self, index: Index, model: ChatModel | None = None, k: int = 6,
-                 threshold: float = ABSTAIN_THRESHOLD):
+    def __init__(
+        self, index: Index, model: ChatModel | None = None, k: int = 6, threshold: float = ABSTAIN_THRESHOLD
+    ):
         self.index = index
         self.model = model
         self.k = k
         self.threshold = threshold
         self.retriever = Retriever(index)
 
-    def ask(self, question: str, filters: Filters | None = None,
-            on_token: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self, question: str, filters: Filters | None = None, on_token: Callable[[str], None] | None = None
+    ) -> Answer:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         result = self.retriever.search(question, k=self.k, filters=filters)
@@ -548,19 +647,39 @@ class Answerer:
         chosen = {h.paper_id for h in choose_papers(question, ranked)}
         # a specific name no retrieved paper mentions, or a count none of the chosen papers states
         retrieved = "\n".join(sp.paper.text.lower() for sp in papers)
-        unknown = unmentioned_names(question, retrieved) or unmentioned_numbers(question, retrieved) or \
-            missing_quantities([sp for sp in papers if sp.paper.paper_id in chosen], question)
+        unknown = (
+            unmentioned_names(question, retrieved)
+            or unmentioned_numbers(question, retrieved)
+            or missing_quantities([sp for sp in papers if sp.paper.paper_id in chosen], question)
+        )
         if not papers or score < self.threshold or unknown:
-            return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, timings_ms=timings,
-                          context=papers, relevance=score)
+            return Answer(
+                question,
+                ABSTAIN_PHRASE,
+                True,
+                [],
+                model=model_name,
+                timings_ms=timings,
+                context=papers,
+                relevance=score,
+            )
         t = time.perf_counter()
         usage = Usage()
         if self.model is None:
             blended = {r.hit.paper_id: r.score for r in ranked}
-            prior = [blended.get(h.paper_id, 0.0) if h.paper_id in chosen else 0.0 for h in result.hits[: len(papers)]]
+            prior = [
+                blended.get(h.paper_id, 0.0) if h.paper_id in chosen else 0.0
+                for h in result.hits[: len(papers)]
+            ]
             keep = [i for i, h in enumerate(result.hits[: len(papers)]) if h.paper_id in chosen]
-            picked = select_sentences(self.index, question, [papers[i] for i in keep], [prior[i] for i in keep],
-                                      per_paper=3 if len(keep) <= 3 else 2, max_sentences=9 if len(keep) <= 3 else 6)
+            picked = select_sentences(
+                self.index,
+                question,
+                [papers[i] for i in keep],
+                [prior[i] for i in keep],
+                per_paper=3 if len(keep) <= 3 else 2,
+                max_sentences=9 if len(keep) <= 3 else 6,
+            )
             # number the quoted papers [1]..[k] in retrieval order: a reader sees [1], [2], ..., not [2], [5]
             quoted = sorted({p.paper for p in picked})
             for p in picked:
@@ -573,11 +692,21 @@ class Answerer:
             text, usage = completion.text, completion.usage
         timings["generate"] = (time.perf_counter() - t) * 1000
         if is_abstention(text):
-            return Answer(question, ABSTAIN_PHRASE, True, [], model=model_name, usage=usage, timings_ms=timings,
-                          context=papers, relevance=score)
+            return Answer(
+                question,
+                ABSTAIN_PHRASE,
+                True,
+                [],
+                model=model_name,
+                usage=usage,
+                timings_ms=timings,
+                context=papers,
+                relevance=score,
+            )
         cleaned, citations, removed, uncited = validate(text, papers)
         if not citations:
             # an answer that cites nothing retrieved is not grounded: say so rather than pass it on
             uncited = uncited or split_sentences(cleaned)
-        return Answer(question, cleaned, False, citations, removed, uncited, model_name, usage, timings,
-                      papers, score)
+        return Answer(
+            question, cleaned, False, citations, removed, uncited, model_name, usage, timings, papers, score
+        )

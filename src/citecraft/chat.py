@@ -15,13 +15,31 @@ from .models import ChatModel
 from .prompts import load_prompt
 from .retrieve import query_terms
 
-_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "last": -1,
-             "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+_ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "last": -1,
+    "1st": 1,
+    "2nd": 2,
+    "3rd": 3,
+    "4th": 4,
+    "5th": 5,
+}
 # "the second", "and third", ", 4th": an ordinal that points at a listed paper (not "which paper first proposed")
-_ORDINAL_RE = re.compile(r"(?:(?<=\bthe\s)|(?<=\band\s)|(?<=,\s))(" + "|".join(_ORDINALS)
-                         + r")(?:\s+(?:one|paper|papers|work))?\b", re.I)
+_ORDINAL_RE = re.compile(
+    r"(?:(?<=\bthe\s)|(?<=\band\s)|(?<=,\s))("
+    + "|".join(_ORDINALS)
+    + r")(?:\s+(?:one|paper|papers|work))?\b",
+    re.I,
+)
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
-_PRONOUN = re.compile(r"\b(?:it|they|them|these|those|this paper|that paper|these papers|those papers)\b", re.I)
+_PRONOUN = re.compile(
+    r"\b(?:it|they|them|these|those|this paper|that paper|these papers|those papers)\b", re.I
+)
 
 
 @dataclass
@@ -36,14 +54,21 @@ class Turn:
 class ChatSession:
     """A conversation over one index; each turn is appended to a JSON file under the home directory."""
 
-    def __init__(self, index: Index, model: ChatModel | None = None, name: str = "default",
-                 directory: Path | None = None):
+    def __init__(
+        self,
+        index: Index,
+        model: ChatModel | None = None,
+        name: str = "default",
+        directory: Path | None = None,
+    ):
         self.index = index
         self.model = model
         self.answerer = Answerer(index, model)
         if not name or name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
-            raise ConfigError(f"session name {name!r} is not a plain name",
-                              "use letters, digits, '-' or '_', without '/' or a leading '.'")
+            raise ConfigError(
+                f"session name {name!r} is not a plain name",
+                "use letters, digits, '-' or '_', without '/' or a leading '.'",
+            )
         self.path = (directory or index.settings.home / "chats") / f"{name}.json"
         self.turns: list[Turn] = []
         self.warnings: list[str] = []  # for the user: e.g. a damaged history that was set aside
@@ -54,8 +79,10 @@ class ChatSession:
                 # nothing is lost: keep the damaged file next to it, and start over
                 backup = _free_path(self.path.with_name(self.path.name + ".bad"))
                 self.path.replace(backup)
-                self.warnings.append(f"chat history {self.path} is damaged; moved it to {backup} "
-                                     "and started a new conversation")
+                self.warnings.append(
+                    f"chat history {self.path} is damaged; moved it to {backup} "
+                    "and started a new conversation"
+                )
 
     def reset(self) -> None:
         self.turns = []
@@ -96,7 +123,8 @@ def _load_turns(path: Path) -> list[Turn]:
     turns = [Turn(**t) for t in json.loads(path.read_text("utf-8"))]
     for t in turns:
         if not all(isinstance(v, str) for v in (t.question, t.standalone, t.answer, t.kind)) or not (
-                isinstance(t.citations, list) and all(isinstance(c, dict) and "title" in c for c in t.citations)):
+            isinstance(t.citations, list) and all(isinstance(c, dict) and "title" in c for c in t.citations)
+        ):
             raise TypeError("malformed turn")
     return turns
 
@@ -125,7 +153,9 @@ def rewrite_offline(question: str, last: Turn, index: Index, topical: Turn | Non
         if cited and -len(cited) <= (n - 1 if n > 0 else n) < len(cited):
             picks.append(cited[n - 1 if n > 0 else n])
     if picks:
-        span = re.compile(rf"\b(?:the\s+)?{_ORDINAL_RE.pattern}(?:\s*(?:,|and)\s*(?:the\s+)?{_ORDINAL_RE.pattern})*", re.I)
+        span = re.compile(
+            rf"\b(?:the\s+)?{_ORDINAL_RE.pattern}(?:\s*(?:,|and)\s*(?:the\s+)?{_ORDINAL_RE.pattern})*", re.I
+        )
         rest = span.sub("these papers" if len(set(picks)) > 1 else "this paper", question, count=1)
         return f"{' and '.join(dict.fromkeys(picks))}: {' '.join(rest.split())}"
     about = _WHAT_ABOUT.match(question)

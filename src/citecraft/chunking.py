@@ -9,7 +9,9 @@ from functools import lru_cache
 from .papers import Paper
 
 ENCODING = "cl100k_base"
-ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|(?<![\w-])[A-Z]\.)\s*$")  # "J. Smith", not "Swin-B."
+ABBREVIATION = re.compile(
+    r"(?:\b(?:e\.g|i\.e|et al|vs|cf|Fig|Eq|Sec|approx|resp|etc)\.|(?<![\w-])[A-Z]\.)\s*$"
+)  # "J. Smith", not "Swin-B."
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,15 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = _err_console()
-    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -98,7 +105,9 @@ class CitecraftGroup(click.Group):
                 raise
             from rich.markup import escape
 
-            _err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, soft_wrap=True)
+            _err_console().print(
+                f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, soft_wrap=True
+            )
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err_console().print("interrupted")
@@ -106,16 +115,30 @@ class CitecraftGroup(click.Group):
 
 
 @click.group(cls=CitecraftGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(path_type=Path), envvar="CITECRAFT_HOME",
-              help="Directory holding the index and chat history [env: CITECRAFT_HOME].")
-@click.option("--embedder", envvar="CITECRAFT_EMBEDDER", default=None,
-              help="wordllama (default, offline), openai:<model>, or minilm [env: CITECRAFT_EMBEDDER].")
-@click.option("--chroma-url", envvar="CITECRAFT_CHROMA_URL", default=None,
-              help="Use a Chroma server (http://host:8000) instead of the embedded store.")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    envvar="CITECRAFT_HOME",
+    help="Directory holding the index and chat history [env: CITECRAFT_HOME].",
+)
+@click.option(
+    "--embedder",
+    envvar="CITECRAFT_EMBEDDER",
+    default=None,
+    help="wordllama (default, offline), openai:<model>, or minilm [env: CITECRAFT_EMBEDDER].",
+)
+@click.option(
+    "--chroma-url",
+    envvar="CITECRAFT_CHROMA_URL",
+    default=None,
+    help="Use a Chroma server (http://host:8000) instead of the embedded store.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="citecraft")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, embedder: str | None, chroma_url: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context, home: Path | None, embedder: str | None, chroma_url: str | None, debug: bool
+) -> None:
     """Answer questions about a collection of research papers, every claim cited.
 
     Works offline by default: WordLlama embeddings, Chroma + BM25 retrieval and an
@@ -129,9 +152,15 @@ def cli(ctx: click.Context, home: Path | None, embedder: str | None, chroma_url:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--rebuild", is_flag=True, help="Start the index over (needed after changing embedder or chunking).")
-@click.option("--format", "fmt", type=click.Choice(["daily", "jsonl", "csv", "bibtex", "atom"]),
-              help="Force an input format instead of detecting it from content.")
+@click.option(
+    "--rebuild", is_flag=True, help="Start the index over (needed after changing embedder or chunking)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["daily", "jsonl", "csv", "bibtex", "atom"]),
+    help="Force an input format instead of detecting it from content.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as_json: bool) -> None:
@@ -160,8 +189,9 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
     with progress_bar() as progress:
         report = app.index.ingest(result.papers, rebuild=rebuild, progress=progress)
     if as_json:
-        emit_json({**report.__dict__, "rejected": [str(p) for p in result.problems],
-                   "index": str(app.index.path)})
+        emit_json(
+            {**report.__dict__, "rejected": [str(p) for p in result.problems], "index": str(app.index.path)}
+        )
     else:
         read = f"{len(result.papers)} records read"
         if report.merged:
@@ -200,9 +230,15 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
         else:
             p = sp.paper
             click.echo(f"# {p.title}\n")
-            for label, value in (("id", p.paper_id), ("date", p.display_date()), ("authors", ", ".join(p.authors) or p.n_authors),
-                                 ("organization", p.organization), ("upvotes", p.upvotes), ("url", p.url),
-                                 ("sources", "; ".join(p.sources))):
+            for label, value in (
+                ("id", p.paper_id),
+                ("date", p.display_date()),
+                ("authors", ", ".join(p.authors) or p.n_authors),
+                ("organization", p.organization),
+                ("upvotes", p.upvotes),
+                ("url", p.url),
+                ("sources", "; ".join(p.sources)),
+            ):
                 if value not in (None, ""):
                     click.echo(f"- {label}: {value}")
             click.echo(f"\n{p.abstract}")
@@ -217,12 +253,16 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
 
 
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for decorator in reversed([
-        click.option("--since", help="Only papers dated on/after this date (YYYY-MM-DD or YYYY; full dates only)."),
-        click.option("--until", help="Only papers dated on/before this date."),
-        click.option("--min-authors", type=int, help="Only papers with at least N authors."),
-        click.option("--max-authors", type=int, help="Only papers with at most N authors."),
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "--since", help="Only papers dated on/after this date (YYYY-MM-DD or YYYY; full dates only)."
+            ),
+            click.option("--until", help="Only papers dated on/before this date."),
+            click.option("--min-authors", type=int, help="Only papers with at least N authors."),
+            click.option("--max-authors", type=int, help="Only papers with at most N authors."),
+        ]
+    ):
         fn = decorator(fn)
     return fn
 
@@ -231,10 +271,23 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="Number of papers.")
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, results: [{paper_id, title, date, score, snippet}]}.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: {query, results: [{paper_id, title, date, score, snippet}]}.",
+)
 @click.pass_obj
-def search(app: App, query: str, k: int, since: str | None, until: str | None, min_authors: int | None,
-           max_authors: int | None, as_json: bool) -> None:
+def search(
+    app: App,
+    query: str,
+    k: int,
+    since: str | None,
+    until: str | None,
+    min_authors: int | None,
+    max_authors: int | None,
+    as_json: bool,
+) -> None:
     """Hybrid search (dense + BM25) over the index; one line per paper."""
     from .retrieve import Filters, Retriever
 
@@ -252,12 +305,21 @@ def search(app: App, query: str, k: int, since: str | None, until: str | None, m
 
 
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for decorator in reversed([
-        click.option("-m", "--model", envvar="CITECRAFT_MODEL",
-                     help="Chat model (e.g. gpt-4o-mini, llama3.1); 'extractive' or none = offline [env: CITECRAFT_MODEL]."),
-        click.option("--base-url", envvar="OPENAI_BASE_URL",
-                     help="OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama [env: OPENAI_BASE_URL]."),
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "-m",
+                "--model",
+                envvar="CITECRAFT_MODEL",
+                help="Chat model (e.g. gpt-4o-mini, llama3.1); 'extractive' or none = offline [env: CITECRAFT_MODEL].",
+            ),
+            click.option(
+                "--base-url",
+                envvar="OPENAI_BASE_URL",
+                help="OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama [env: OPENAI_BASE_URL].",
+            ),
+        ]
+    ):
         fn = decorator(fn)
     return fn
 
@@ -273,22 +335,41 @@ def _chat_model(app: App, model: str | None, base_url: str | None) -> Any:
 def _write_bib(path: Path, paper_ids: list[str], index: Any) -> None:
     from .bibtex import to_bibtex
 
-    path.write_text(to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8")
-    _err_console().print(f"[dim]wrote {len(paper_ids)} BibTeX entr{'y' if len(paper_ids) == 1 else 'ies'} to {path}[/dim]")
+    path.write_text(
+        to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8"
+    )
+    _err_console().print(
+        f"[dim]wrote {len(paper_ids)} BibTeX entr{'y' if len(paper_ids) == 1 else 'ies'} to {path}[/dim]"
+    )
 
 
 @cli.command()
 @click.argument("question")
 @model_options
 @filter_options
-@click.option("-k", "k", type=click.IntRange(1, 20), default=6, show_default=True, help="Papers given to the answer.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (question, answer, abstained, citations, ...).")
+@click.option(
+    "-k", "k", type=click.IntRange(1, 20), default=6, show_default=True, help="Papers given to the answer."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (question, answer, abstained, citations, ...)."
+)
 @click.option("--bib", type=click.Path(path_type=Path), help="Write the cited papers as BibTeX to FILE.")
 @click.option("--no-stream", is_flag=True, help="Do not stream an LLM's answer to the terminal.")
 @click.pass_obj
-def ask(app: App, question: str, model: str | None, base_url: str | None, since: str | None, until: str | None,
-        min_authors: int | None, max_authors: int | None, k: int, as_json: bool, bib: Path | None,
-        no_stream: bool) -> None:
+def ask(
+    app: App,
+    question: str,
+    model: str | None,
+    base_url: str | None,
+    since: str | None,
+    until: str | None,
+    min_authors: int | None,
+    max_authors: int | None,
+    k: int,
+    as_json: bool,
+    bib: Path | None,
+    no_stream: bool,
+) -> None:
     """Answer QUESTION from the papers, every sentence cited [n].
 
     Offline (no model configured) the extractive engine quotes the best supporting
@@ -319,11 +400,23 @@ def ask(app: App, question: str, model: str | None, base_url: str | None, since:
 @click.argument("topic")
 @model_options
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (topic, summary, papers, groups, citations).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (topic, summary, papers, groups, citations)."
+)
 @click.option("--bib", type=click.Path(path_type=Path), help="Write the cited papers as BibTeX to FILE.")
 @click.pass_obj
-def summarize(app: App, topic: str, model: str | None, base_url: str | None, since: str | None, until: str | None,
-              min_authors: int | None, max_authors: int | None, as_json: bool, bib: Path | None) -> None:
+def summarize(
+    app: App,
+    topic: str,
+    model: str | None,
+    base_url: str | None,
+    since: str | None,
+    until: str | None,
+    min_authors: int | None,
+    max_authors: int | None,
+    as_json: bool,
+    bib: Path | None,
+) -> None:
     """Summarize ALL papers on TOPIC, grouped by sub-theme, each with its citation.
 
     Retrieves widely, keeps the papers that are on topic (a calibrated cut offline,
@@ -344,7 +437,9 @@ def summarize(app: App, topic: str, model: str | None, base_url: str | None, sin
 
 @cli.command()
 @model_options
-@click.option("--session", default="default", show_default=True, help="Conversation name (history kept per session).")
+@click.option(
+    "--session", default="default", show_default=True, help="Conversation name (history kept per session)."
+)
 @click.pass_obj
 def chat(app: App, model: str | None, base_url: str | None, session: str) -> None:
     """Multi-turn questions; follow-ups like "how do the second and third compare?" are resolved.
@@ -377,7 +472,10 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
             continue
         if question == "/sources":
             sources = convo.sources()
-            click.echo("\n".join(f"[{c['n']}] {c['title']} ({c['date'] or 'n.d.'})" for c in sources) or "(no sources yet)")
+            click.echo(
+                "\n".join(f"[{c['n']}] {c['title']} ({c['date'] or 'n.d.'})" for c in sources)
+                or "(no sources yet)"
+            )
             continue
         if question.startswith("/"):
             click.echo("unknown command; use /sources, /reset or /quit")

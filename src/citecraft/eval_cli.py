@@ -13,34 +13,81 @@ EXIT_BELOW_THRESHOLD = 1
 
 @click.command("eval")
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
-@click.option("--judge", "judge_model", default=None,
-              help="Judge with this LLM (OpenAI-compatible); without it (or with 'offline') the offline judge.")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None,
-              help="OpenAI-compatible server for --judge and --model [env: OPENAI_BASE_URL].")
-@click.option("-m", "--model", envvar="CITECRAFT_MODEL", default=None,
-              help="Chat model that writes the answers; the offline extractive engine when omitted, even if "
-                   "an API key or base URL is set [env: CITECRAFT_MODEL].")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Report directory [default: reports/ next to the dataset, i.e. evals/reports; "
-                   "$CITECRAFT_HOME/reports for the dataset shipped in the package].")
-@click.option("--compare", "compare_paths", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Print the metric differences between two JSON reports (B - A) and exit.")
-@click.option("--min-faithfulness", type=float, default=None,
-              help="Exit with code 1 when overall faithfulness is below this value (reports are still written).")
-@click.option("--judge-agreement", is_flag=True,
-              help="Also measure the judge against the hand labels, separately on the calibration set "
-                   "(judge_labels.yaml: the offline judge's thresholds were fitted on it), the held-out set "
-                   "(judge_labels_heldout.yaml: used for developing its checks) and the test set "
-                   "(judge_labels_test.yaml: never used for tuning), each when it sits beside the dataset.")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml, "
-                   "judge_labels_heldout.yaml and judge_labels_test.yaml next to the dataset].")
+@click.option(
+    "--judge",
+    "judge_model",
+    default=None,
+    help="Judge with this LLM (OpenAI-compatible); without it (or with 'offline') the offline judge.",
+)
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    default=None,
+    help="OpenAI-compatible server for --judge and --model [env: OPENAI_BASE_URL].",
+)
+@click.option(
+    "-m",
+    "--model",
+    envvar="CITECRAFT_MODEL",
+    default=None,
+    help="Chat model that writes the answers; the offline extractive engine when omitted, even if "
+    "an API key or base URL is set [env: CITECRAFT_MODEL].",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report directory [default: reports/ next to the dataset, i.e. evals/reports; "
+    "$CITECRAFT_HOME/reports for the dataset shipped in the package].",
+)
+@click.option(
+    "--compare",
+    "compare_paths",
+    nargs=2,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Print the metric differences between two JSON reports (B - A) and exit.",
+)
+@click.option(
+    "--min-faithfulness",
+    type=float,
+    default=None,
+    help="Exit with code 1 when overall faithfulness is below this value (reports are still written).",
+)
+@click.option(
+    "--judge-agreement",
+    is_flag=True,
+    help="Also measure the judge against the hand labels, separately on the calibration set "
+    "(judge_labels.yaml: the offline judge's thresholds were fitted on it), the held-out set "
+    "(judge_labels_heldout.yaml: used for developing its checks) and the test set "
+    "(judge_labels_test.yaml: never used for tuning), each when it sits beside the dataset.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml, "
+    "judge_labels_heldout.yaml and judge_labels_test.yaml next to the dataset].",
+)
 @click.option("--no-chart", is_flag=True, help="Do not draw the PNG bar chart.")
-@click.option("--json", "as_json", is_flag=True, help="Print the per-kind metrics (and report paths) as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the per-kind metrics (and report paths) as JSON."
+)
 @click.pass_obj
-def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_url: str | None, model: str | None,
-                 out: Path | None, compare_paths: tuple[Path, Path] | None, min_faithfulness: float | None,
-                 judge_agreement: bool, labels: Path | None, no_chart: bool, as_json: bool) -> None:
+def eval_command(
+    app: Any,
+    dataset: Path | None,
+    judge_model: str | None,
+    base_url: str | None,
+    model: str | None,
+    out: Path | None,
+    compare_paths: tuple[Path, Path] | None,
+    min_faithfulness: float | None,
+    judge_agreement: bool,
+    labels: Path | None,
+    no_chart: bool,
+    as_json: bool,
+) -> None:
     """Evaluate answers on DATASET (YAML or JSONL; default evals/dataset.yaml).
 
     Scores per kind and overall: retrieval recall@5/@20, citation precision against
@@ -76,27 +123,49 @@ def eval_command(app: Any, dataset: Path | None, judge_model: str | None, base_u
     judge_llm = _chat_model(app, judge_model, base_url) if judge_model and judge_model != "offline" else None
     judge: Any = LLMJudge(judge_llm) if judge_llm is not None else OfflineJudge.from_index(index)
     err = _err_console()
-    err.print(f"[dim]judge: {judge.name}; answers: {answer_model.name if answer_model else 'extractive'}; "
-              f"{len(cases)} cases from {dataset}[/dim]")
+    err.print(
+        f"[dim]judge: {judge.name}; answers: {answer_model.name if answer_model else 'extractive'}; "
+        f"{len(cases)} cases from {dataset}[/dim]"
+    )
     with progress_bar() as progress:
-        run = run_eval(index, cases, Answerer(index, answer_model), judge,
-                       progress=lambda done, total: progress("cases", done, total), dataset=str(dataset))
+        run = run_eval(
+            index,
+            cases,
+            Answerer(index, answer_model),
+            judge,
+            progress=lambda done, total: progress("cases", done, total),
+            dataset=str(dataset),
+        )
         if judge_agreement:
-            run.agreement = run_agreements(index, judge, [labels] if labels else default_label_sets(dataset),
-                                           progress=lambda name, done, total: progress(name, done, total))
+            run.agreement = run_agreements(
+                index,
+                judge,
+                [labels] if labels else default_label_sets(dataset),
+                progress=lambda name, done, total: progress(name, done, total),
+            )
     report = run.to_json()
     paths = write_reports(report, out or default_reports_dir(dataset), chart=not no_chart)
     faithfulness = run.faithfulness
     below = min_faithfulness is not None and (faithfulness is None or faithfulness < min_faithfulness)
     if as_json:
-        emit_json({"judge": run.judge, "answer_model": run.answer_model, "dataset": str(dataset),
-                   "seconds": report["seconds"], "metrics": report["metrics"],
-                   "judge_agreement": report["judge_agreement"],
-                   "reports": {k: str(p) for k, p in paths.items()},
-                   "min_faithfulness": min_faithfulness, "passed": not below})
+        emit_json(
+            {
+                "judge": run.judge,
+                "answer_model": run.answer_model,
+                "dataset": str(dataset),
+                "seconds": report["seconds"],
+                "metrics": report["metrics"],
+                "judge_agreement": report["judge_agreement"],
+                "reports": {k: str(p) for k, p in paths.items()},
+                "min_faithfulness": min_faithfulness,
+                "passed": not below,
+            }
+        )
     else:
         _print_table(_wide(_out_console()), report)
-        click.echo(f"reports: {paths['json']}  {paths['md']}" + (f"  {paths['png']}" if "png" in paths else ""))
+        click.echo(
+            f"reports: {paths['json']}  {paths['md']}" + (f"  {paths['png']}" if "png" in paths else "")
+        )
     if below:
         shown = "n/a" if faithfulness is None else f"{faithfulness:.3f}"
         err.print(f"[bold red]faithfulness {shown} is below --min-faithfulness {min_faithfulness}[/bold red]")
@@ -109,8 +178,10 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
     from .report import agreement_line, agreement_sets, metrics_rows
 
     header, rows = metrics_rows(report)
-    title = (f"citecraft eval — judge: {report['judge']} — answers: {report['answer_model']} — "
-             f"{report['n_cases']} cases in {report['seconds']:.1f}s")
+    title = (
+        f"citecraft eval — judge: {report['judge']} — answers: {report['answer_model']} — "
+        f"{report['n_cases']} cases in {report['seconds']:.1f}s"
+    )
     table = Table(title=title, title_justify="left")
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")
@@ -119,9 +190,12 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
     console.print(table)
     sets = agreement_sets(report)
     if sets:
-        console.print(f"judge agreement with hand labels ({sets[0][1]['judge']}; thresholds fitted on the "
-                      "calibration set, checks developed on it and the held-out set, the test set never used "
-                      "for tuning):", highlight=False)
+        console.print(
+            f"judge agreement with hand labels ({sets[0][1]['judge']}; thresholds fitted on the "
+            "calibration set, checks developed on it and the held-out set, the test set never used "
+            "for tuning):",
+            highlight=False,
+        )
         for name, agreement in sets:
             console.print(f"  {agreement_line(name, agreement)}", highlight=False)
 
@@ -138,17 +212,26 @@ def _print_compare(a: Path, b: Path, as_json: bool) -> None:
 
     console = _wide(_out_console())
     if not result["same_judge"]:
-        _err_console().print(f"[yellow]the reports were judged differently: {result['a']['judge']} vs "
-                             f"{result['b']['judge']}[/yellow]")
-    table = Table(title=f"A = {a} ({result['a']['judge']})\nB = {b} ({result['b']['judge']})", title_justify="left")
+        _err_console().print(
+            f"[yellow]the reports were judged differently: {result['a']['judge']} vs "
+            f"{result['b']['judge']}[/yellow]"
+        )
+    table = Table(
+        title=f"A = {a} ({result['a']['judge']})\nB = {b} ({result['b']['judge']})", title_justify="left"
+    )
     for h in ("kind", "metric", "A", "B", "B - A"):
         table.add_column(h, justify="left" if h in ("kind", "metric") else "right")
     for row in result["rows"]:
         d = row["delta"]
         delta = "–" if d is None else f"{d:+.3f}"
         style = "" if d is None or abs(d) < 1e-9 else ("green" if d > 0 else "red")
-        table.add_row(row["kind"], row["metric"], _num(row["a"]), _num(row["b"]),
-                      f"[{style}]{delta}[/{style}]" if style else delta)
+        table.add_row(
+            row["kind"],
+            row["metric"],
+            _num(row["a"]),
+            _num(row["b"]),
+            f"[{style}]{delta}[/{style}]" if style else delta,
+        )
     console.print(table)
     changed = sum(1 for r in result["rows"] if r["delta"] is not None and abs(r["delta"]) > 1e-9)
     click.echo(f"{changed} metric(s) differ")

@@ -56,10 +56,20 @@ def load_dataset(path: Path) -> list[Case]:
         if not isinstance(row, dict) or not {"id", "kind", "question"} <= set(row):
             raise InputError(f"{path}: case {i} needs id, kind and question")
         if row["kind"] not in KINDS:
-            raise InputError(f"{path}: case {row['id']} has unknown kind {row['kind']!r}", f"use one of {', '.join(KINDS)}")
-        cases.append(Case(**{k: (v if v is not None else Case.__dataclass_fields__[k].default_factory())  # type: ignore[misc,operator]
-                             if k in ("gold", "acceptable", "facts", "filters") else v
-                             for k, v in row.items() if k in Case.__dataclass_fields__}))
+            raise InputError(
+                f"{path}: case {row['id']} has unknown kind {row['kind']!r}", f"use one of {', '.join(KINDS)}"
+            )
+        cases.append(
+            Case(
+                **{
+                    k: (v if v is not None else Case.__dataclass_fields__[k].default_factory())  # type: ignore[misc,operator]
+                    if k in ("gold", "acceptable", "facts", "filters")
+                    else v
+                    for k, v in row.items()
+                    if k in Case.__dataclass_fields__
+                }
+            )
+        )
     return cases
 
 
@@ -74,8 +84,9 @@ def recall(found: list[str], gold: list[str]) -> float:
     return len(set(found) & set(gold)) / len(gold) if gold else 1.0
 
 
-def retrieval_recall(index: Any, cases: list[Case], ks: tuple[int, ...] = (1, 5, 10, 20),
-                     mode: str = "hybrid") -> dict[str, dict[str, float]]:
+def retrieval_recall(
+    index: Any, cases: list[Case], ks: tuple[int, ...] = (1, 5, 10, 20), mode: str = "hybrid"
+) -> dict[str, dict[str, float]]:
     """Mean recall@k per kind for cases with gold papers. mode: hybrid, dense or bm25."""
     from .retrieve import Retriever
 
@@ -109,12 +120,18 @@ class CaseResult:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.case.id, "kind": self.case.kind, "question": self.case.question,
-                "gold": self.case.gold, "cited": self.cited,
-                "scores": {k: round(v, 4) for k, v in self.scores.items()},
-                "answer": self.answer.get("answer", self.answer.get("summary", "")),
-                "abstained": self.answer.get("abstained", False),
-                "judgement": self.judgement, "seconds": round(self.seconds, 3)}
+        return {
+            "id": self.case.id,
+            "kind": self.case.kind,
+            "question": self.case.question,
+            "gold": self.case.gold,
+            "cited": self.cited,
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "answer": self.answer.get("answer", self.answer.get("summary", "")),
+            "abstained": self.answer.get("abstained", False),
+            "judgement": self.judgement,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def score_answer(case: Case, answer: Any) -> CaseResult:
@@ -224,11 +241,17 @@ class EvalRun:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "dataset": self.dataset, "judge": self.judge, "answer_model": self.answer_model,
-            "topic_engine": self.topic_engine, "created": self.created, "seconds": round(self.seconds, 2),
+            "dataset": self.dataset,
+            "judge": self.judge,
+            "answer_model": self.answer_model,
+            "topic_engine": self.topic_engine,
+            "created": self.created,
+            "seconds": round(self.seconds, 2),
             "n_cases": len(self.results),
-            "metrics": {kind: {m: (round(v, 4) if m != "n" else int(v)) for m, v in row.items()}
-                        for kind, row in self.table.items()},
+            "metrics": {
+                kind: {m: (round(v, 4) if m != "n" else int(v)) for m, v in row.items()}
+                for kind, row in self.table.items()
+            },
             "metric_help": METRICS,
             "judge_agreement": self.agreement,
             "cases": [r.to_json() for r in self.results],
@@ -240,8 +263,15 @@ def marker_map(answer: Any) -> dict[int, str]:
     return {int(getattr(c, "n", i)): c.paper_id for i, c in enumerate(answer.citations, 1)}
 
 
-def run_eval(index: Any, cases: list[Case], answerer: Any, judge: Any, progress: Progress | None = None,
-             ks: tuple[int, ...] = (5, 20), dataset: str = "") -> EvalRun:
+def run_eval(
+    index: Any,
+    cases: list[Case],
+    answerer: Any,
+    judge: Any,
+    progress: Progress | None = None,
+    ks: tuple[int, ...] = (5, 20),
+    dataset: str = "",
+) -> EvalRun:
     """Answer every case and score it: retrieval recall@k, citations against gold, topic completeness,
     ALCE citation recall/precision and faithfulness (by `judge`), abstention, fact coverage."""
     from .judge import judge_answer, paper_evidence
@@ -284,8 +314,15 @@ def run_eval(index: Any, cases: list[Case], answerer: Any, judge: Any, progress:
         if progress:
             progress(i, len(cases))
     table = aggregate(results)
-    return EvalRun(dataset, judge.name, getattr(answerer.model, "name", None) or "extractive", results, table,
-                   time.perf_counter() - started, topic_engine="summarize" if summarize else "ask")
+    return EvalRun(
+        dataset,
+        judge.name,
+        getattr(answerer.model, "name", None) or "extractive",
+        results,
+        table,
+        time.perf_counter() - started,
+        topic_engine="summarize" if summarize else "ask",
+    )
 
 
 CALIBRATION_LABELS = "judge_labels.yaml"
@@ -305,10 +342,14 @@ LABEL_SETS = {
 def label_set_name(path: Path) -> str:
     """'calibration' for judge_labels.yaml, 'held_out' for judge_labels_heldout.yaml, 'test' for
     judge_labels_test.yaml, else 'labels'."""
-    return {CALIBRATION_LABELS: "calibration", HELDOUT_LABELS: "held_out", TEST_LABELS: "test"}.get(path.name, "labels")
+    return {CALIBRATION_LABELS: "calibration", HELDOUT_LABELS: "held_out", TEST_LABELS: "test"}.get(
+        path.name, "labels"
+    )
 
 
-def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress | None = None) -> dict[str, Any]:
+def run_agreement(
+    index: Any, judge: Any, labels_path: Path, progress: Progress | None = None
+) -> dict[str, Any]:
     """Agreement of a judge with the hand labels (accuracy; precision/recall of 'unsupported')."""
     from .errors import InputError
     from .judge import judge_agreement, load_labels, paper_evidence
@@ -316,15 +357,18 @@ def run_agreement(index: Any, judge: Any, labels_path: Path, progress: Progress 
     rows = load_labels(labels_path)
     missing = sorted({pid for r in rows for pid in r["cited"] if index.get(pid) is None})
     if missing:
-        raise InputError(f"{labels_path}: cited papers not in the index: {', '.join(missing[:3])}",
-                         "judge labels refer to the bundled corpus")
+        raise InputError(
+            f"{labels_path}: cited papers not in the index: {', '.join(missing[:3])}",
+            "judge labels refer to the bundled corpus",
+        )
     agreement = judge_agreement(judge, rows, lambda pid: paper_evidence(index.get(pid)), progress)
     name = label_set_name(labels_path)
     return {"set": name, "about": LABEL_SETS[name], **agreement.to_json(), "labels": str(labels_path)}
 
 
-def run_agreements(index: Any, judge: Any, label_paths: list[Path],
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+def run_agreements(
+    index: Any, judge: Any, label_paths: list[Path], progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, dict[str, Any]]:
     """Agreement on each label file, keyed by set name ('calibration', 'held_out', 'test'; 'labels' for others)."""
     out: dict[str, dict[str, Any]] = {}
     for path in label_paths:
@@ -342,7 +386,8 @@ def run_agreements(index: Any, judge: Any, label_paths: list[Path],
 def default_labels(dataset: Path | None = None) -> Path:
     """The calibration labels: judge_labels.yaml next to the dataset, else next to the default dataset."""
     for candidate in ([dataset.parent / CALIBRATION_LABELS] if dataset else []) + [
-            default_dataset().parent / CALIBRATION_LABELS]:
+        default_dataset().parent / CALIBRATION_LABELS
+    ]:
         if candidate.exists():
             return candidate
     raise InputError("no judge labels found", "expected evals/judge_labels.yaml")

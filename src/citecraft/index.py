@@ -103,8 +103,10 @@ class Index:
             except FileNotFoundError:
                 self._manifest = {}
             except (json.JSONDecodeError, OSError) as exc:
-                raise IndexError_(f"index manifest {self.manifest_path} is unreadable ({exc})",
-                                  "run `citecraft ingest --rebuild`") from exc
+                raise IndexError_(
+                    f"index manifest {self.manifest_path} is unreadable ({exc})",
+                    "run `citecraft ingest --rebuild`",
+                ) from exc
         return self._manifest
 
     def exists(self) -> bool:
@@ -144,15 +146,21 @@ class Index:
                 parsed = urlparse(url if "://" in url else f"http://{url}")
                 try:
                     self._client = chromadb.HttpClient(
-                        host=parsed.hostname or "localhost", port=parsed.port or 8000,
-                        ssl=parsed.scheme == "https", settings=chroma_settings,
+                        host=parsed.hostname or "localhost",
+                        port=parsed.port or 8000,
+                        ssl=parsed.scheme == "https",
+                        settings=chroma_settings,
                     )
                     self._client.heartbeat()
                 except Exception as exc:
-                    raise IndexError_(f"cannot reach the Chroma server at {url} ({exc.__class__.__name__})",
-                                      "start it with `chroma run --path DIR --port 8000` or drop --chroma-url") from exc
+                    raise IndexError_(
+                        f"cannot reach the Chroma server at {url} ({exc.__class__.__name__})",
+                        "start it with `chroma run --path DIR --port 8000` or drop --chroma-url",
+                    ) from exc
             else:
-                self._client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path / "chroma"), settings=chroma_settings
+                )
         return self._client
 
     @staticmethod
@@ -168,7 +176,9 @@ class Index:
 
     def sentence_vectors(self, sp: StoredPaper) -> Any:
         """Embeddings of a paper's abstract sentences (its title when it has none)."""
-        return self._cached("sentences", sp, lambda: self.embedder().embed(sp.sentence_texts() or [sp.paper.title]))
+        return self._cached(
+            "sentences", sp, lambda: self.embedder().embed(sp.sentence_texts() or [sp.paper.title])
+        )
 
     def paper_vectors(self, papers: list[StoredPaper]) -> Any:
         """Embeddings of whole papers (title + abstract), one row per paper; the uncached ones in one batch."""
@@ -198,8 +208,10 @@ class Index:
         try:
             return self._client.get_collection(name, embedding_function=None)
         except Exception as exc:
-            raise IndexError_(f"Chroma collection {name!r} is missing ({exc.__class__.__name__})",
-                              "run `citecraft ingest` to repair or `citecraft ingest --rebuild`") from exc
+            raise IndexError_(
+                f"Chroma collection {name!r} is missing ({exc.__class__.__name__})",
+                "run `citecraft ingest` to repair or `citecraft ingest --rebuild`",
+            ) from exc
 
     def bm25(self) -> tuple[Any, list[str]]:
         if self._bm25 is None:
@@ -210,10 +222,14 @@ class Index:
                 ids = json.loads((bdir / "ids.json").read_text("utf-8"))
                 self._bm25 = bm25s.BM25.load(str(bdir), show_progress=False, mmap=False)
             except (FileNotFoundError, ValueError) as exc:
-                raise IndexError_("the BM25 index is missing or damaged", "run `citecraft ingest` to repair") from exc
+                raise IndexError_(
+                    "the BM25 index is missing or damaged", "run `citecraft ingest` to repair"
+                ) from exc
             if ids.get("generation") != self.manifest().get("generation"):
-                raise IndexError_("the BM25 index is out of date with the manifest (an interrupted ingest?)",
-                                  "run `citecraft ingest` to repair")
+                raise IndexError_(
+                    "the BM25 index is out of date with the manifest (an interrupted ingest?)",
+                    "run `citecraft ingest` to repair",
+                )
             self._bm25_ids = ids["ids"]
         assert self._bm25_ids is not None
         return self._bm25, self._bm25_ids
@@ -271,8 +287,12 @@ class Index:
             "embedder": embedder_name,
             "embedder_spec": idx.embedder,
             "dim": dim,
-            "chunking": {"splitter": "llama-index SentenceSplitter", "encoding": "cl100k_base",
-                         "tokens": idx.chunk_tokens, "overlap": idx.chunk_overlap},
+            "chunking": {
+                "splitter": "llama-index SentenceSplitter",
+                "encoding": "cl100k_base",
+                "tokens": idx.chunk_tokens,
+                "overlap": idx.chunk_overlap,
+            },
         }
 
     def check_compatible(self) -> None:
@@ -295,10 +315,14 @@ class Index:
             )
         url = self.settings.index.chroma_url
         if url and m.get("chroma_url") and url != m.get("chroma_url"):
-            raise IndexMismatchError(f"the index at {self.path} uses the Chroma server {m['chroma_url']}, not {url}",
-                                     "run `citecraft ingest --rebuild` to move it")
+            raise IndexMismatchError(
+                f"the index at {self.path} uses the Chroma server {m['chroma_url']}, not {url}",
+                "run `citecraft ingest --rebuild` to move it",
+            )
 
-    def ingest(self, new_papers: list[Paper], rebuild: bool = False, progress: Progress = _noop) -> IngestReport:
+    def ingest(
+        self, new_papers: list[Paper], rebuild: bool = False, progress: Progress = _noop
+    ) -> IngestReport:
         """Add or update papers. Unchanged papers are skipped; a killed run is repaired next time."""
         started = time.perf_counter()
         report = IngestReport()
@@ -310,7 +334,9 @@ class Index:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _rebuild(self, new_papers: list[Paper], progress: Progress, report: IngestReport, started: float) -> IngestReport:
+    def _rebuild(
+        self, new_papers: list[Paper], progress: Progress, report: IngestReport, started: float
+    ) -> IngestReport:
         # Build the new state beside the old one; switch only when it is complete.
         old_manifest = dict(self.manifest())
         old_collection = old_manifest.get("collection")
@@ -336,7 +362,9 @@ class Index:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest(self, new_papers: list[Paper], progress: Progress, report: IngestReport, fresh: bool = False) -> None:
+    def _ingest(
+        self, new_papers: list[Paper], progress: Progress, report: IngestReport, fresh: bool = False
+    ) -> None:
         from .chunking import chunk_paper, sentence_spans
 
         manifest = self.manifest()
@@ -381,13 +409,21 @@ class Index:
                 report.unchanged += 1
 
         # embed everything first: a failing embedder must not leave half-written state
-        new_entries: dict[str, dict[str, Any]] = {pid: e for pid, e in old_entries.items() if pid in merged_papers}
+        new_entries: dict[str, dict[str, Any]] = {
+            pid: e for pid, e in old_entries.items() if pid in merged_papers
+        }
         spans_by_id = {pid: sp.sentences for pid, sp in stored.items()}
         chunks = []
         for i, paper in enumerate(todo):
             spans_by_id[paper.paper_id] = sentence_spans(paper.abstract)
-            chunks.extend(chunk_paper(paper, spans_by_id[paper.paper_id],
-                                      self.settings.index.chunk_tokens, self.settings.index.chunk_overlap))
+            chunks.extend(
+                chunk_paper(
+                    paper,
+                    spans_by_id[paper.paper_id],
+                    self.settings.index.chunk_tokens,
+                    self.settings.index.chunk_overlap,
+                )
+            )
             progress("chunking", i + 1, len(todo))
         vectors = np.zeros((0, embedder.dim), np.float32)
         batch = 64
@@ -402,8 +438,12 @@ class Index:
         metas = [self._chunk_meta(merged_papers[c.paper_id], c) for c in chunks]
         step = 500
         for i in range(0, len(chunks), step):
-            collection.upsert(ids=ids[i : i + step], embeddings=vectors[i : i + step],
-                              documents=[c.text for c in chunks[i : i + step]], metadatas=metas[i : i + step])
+            collection.upsert(
+                ids=ids[i : i + step],
+                embeddings=vectors[i : i + step],
+                documents=[c.text for c in chunks[i : i + step]],
+                metadatas=metas[i : i + step],
+            )
             progress("storing", min(i + step, len(chunks)), len(chunks))
         for paper in todo:
             new_entries[paper.paper_id] = {"hash": paper.content_hash(), "chunks": []}
@@ -488,7 +528,9 @@ class Index:
         retriever = bm25s.BM25()
         retriever.index(bm25_tokenize([f"{p.title}\n{p.abstract}" for p in papers]), show_progress=False)
         retriever.save(str(tmp), show_progress=False)
-        (tmp / "ids.json").write_text(json.dumps({"generation": generation, "ids": [p.paper_id for p in papers]}))
+        (tmp / "ids.json").write_text(
+            json.dumps({"generation": generation, "ids": [p.paper_id for p in papers]})
+        )
         final = self.path / "bm25"
         old = self.path / f".bm25.{os.getpid()}.old"
         if final.exists():

@@ -56,7 +56,192 @@ MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # (a title with "?" in it may be split, leaving "...end of title** (2023): " on the next sentence)
 _HEADING = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?[^*\n]*\*\*(?:\s*\([^)]*\))?\s*:\s*")
 
-STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "paper", "papers", "work", "works", "study", "studies", "author", "authors", "article", "approach", "propose", "proposes", "proposed", "present", "presents", "introduce", "introduces", "introduced", "show", "shows", "shown", "showed", "report", "reports", "reported", "demonstrate", "demonstrates", "demonstrated", "find", "finds", "found", "use", "uses", "used", "using", "via", "based", "new", "novel", "method", "methods", "model", "models", "result", "results", "respectively", "e", "g", "i", "e", "et", "al", "etc"])
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "paper",
+        "papers",
+        "work",
+        "works",
+        "study",
+        "studies",
+        "author",
+        "authors",
+        "article",
+        "approach",
+        "propose",
+        "proposes",
+        "proposed",
+        "present",
+        "presents",
+        "introduce",
+        "introduces",
+        "introduced",
+        "show",
+        "shows",
+        "shown",
+        "showed",
+        "report",
+        "reports",
+        "reported",
+        "demonstrate",
+        "demonstrates",
+        "demonstrated",
+        "find",
+        "finds",
+        "found",
+        "use",
+        "uses",
+        "used",
+        "using",
+        "via",
+        "based",
+        "new",
+        "novel",
+        "method",
+        "methods",
+        "model",
+        "models",
+        "result",
+        "results",
+        "respectively",
+        "e",
+        "g",
+        "i",
+        "e",
+        "et",
+        "al",
+        "etc",
+    ]
+)
 
 # a number is not part of a name such as VGG16, CIFAR10 or CIFAR-10 (names are checked as names); "1,612" is
 # 1612; "x63.6" is 63.6; the 2 of "2D" / "3D" is a dimension, not a quantity
@@ -67,13 +252,67 @@ _APPROX_GLUED = re.compile(r"(?<![A-Za-z])(approx(?:imately)?)(?=\d)", re.I)
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.'][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-+.][A-Za-z0-9]+)*")
 
-NEGATIONS = frozenset(["not", "no", "never", "cannot", "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "won't", "fails", "fail", "failed", "unable", "neither", "nor", "none"])
+NEGATIONS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "cannot",
+        "can't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "isn't",
+        "aren't",
+        "won't",
+        "fails",
+        "fail",
+        "failed",
+        "unable",
+        "neither",
+        "nor",
+        "none",
+    ]
+)
 # absolute words and strong verbs: a claim may use them only when the evidence does too
-ABSOLUTES = frozenset(["all", "every", "always", "never", "completely", "entirely", "fully", "totally", "perfectly", "solely", "guarantees", "guarantee", "guaranteed", "proves", "prove", "proved", "proven", "eliminates", "eliminate", "eliminated", "consistently", "universally"])
+ABSOLUTES = frozenset(
+    [
+        "all",
+        "every",
+        "always",
+        "never",
+        "completely",
+        "entirely",
+        "fully",
+        "totally",
+        "perfectly",
+        "solely",
+        "guarantees",
+        "guarantee",
+        "guaranteed",
+        "proves",
+        "prove",
+        "proved",
+        "proven",
+        "eliminates",
+        "eliminate",
+        "eliminated",
+        "consistently",
+        "universally",
+    ]
+)
 ANTONYMS = {
-    "outperform": "underperform", "improve": "degrade", "increase": "decrease", "faster": "slower",
-    "higher": "lower", "better": "worse", "more": "less", "larger": "smaller", "succeed": "fail",
-    "match": "mismatch", "strong": "weak",
+    "outperform": "underperform",
+    "improve": "degrade",
+    "increase": "decrease",
+    "faster": "slower",
+    "higher": "lower",
+    "better": "worse",
+    "more": "less",
+    "larger": "smaller",
+    "succeed": "fail",
+    "match": "mismatch",
+    "strong": "weak",
 }
 ANTONYMS.update({v: k for k, v in list(ANTONYMS.items())})
 
@@ -109,8 +348,11 @@ def _number_text(text: str) -> str:
 @lru_cache(maxsize=16384)
 def content_stems(text: str) -> frozenset[str]:
     stem = _stem()
-    return frozenset(stem(w) for w in (t.lower() for t in _WORD.findall(text))
-                     if w not in STOPWORDS and not w.replace(".", "").isdigit() and len(w) > 1)
+    return frozenset(
+        stem(w)
+        for w in (t.lower() for t in _WORD.findall(text))
+        if w not in STOPWORDS and not w.replace(".", "").isdigit() and len(w) > 1
+    )
 
 
 def _lower_words(text: str) -> set[str]:
@@ -206,17 +448,64 @@ class _Tok:
     text: str
 
 
-_SCAN = re.compile(rf"(?P<num>{_NUMBER_RE})|(?P<word>[A-Za-z][A-Za-z0-9']*(?:[-+.][A-Za-z0-9]+)*)"
-                   r"|(?P<brk>[,;:()\[\]]|[.!?](?!\d))")
+_SCAN = re.compile(
+    rf"(?P<num>{_NUMBER_RE})|(?P<word>[A-Za-z][A-Za-z0-9']*(?:[-+.][A-Za-z0-9]+)*)"
+    r"|(?P<brk>[,;:()\[\]]|[.!?](?!\d))"
+)
 _CLAUSE_WORDS = frozenset(["while", "whereas", "but", "yet", "although", "though", "however", "respectively"])
 # what may stand between the numbers of one list or range: "10.33 times and 2.72 times", "0.27% and more than 1%"
-_JOINERS = frozenset(["and", "or", "to", "from", "between", "more", "less", "than", "over", "under", "up", "about",
-                      "approx", "approximately", "around", "roughly", "nearly", "almost", "times", "fold", "percent"])
+_JOINERS = frozenset(
+    [
+        "and",
+        "or",
+        "to",
+        "from",
+        "between",
+        "more",
+        "less",
+        "than",
+        "over",
+        "under",
+        "up",
+        "about",
+        "approx",
+        "approximately",
+        "around",
+        "roughly",
+        "nearly",
+        "almost",
+        "times",
+        "fold",
+        "percent",
+    ]
+)
 _LIST_JOINERS = frozenset(["and", "or", ","])
 # words next to a number that do not say what it measures
-_NUMBER_FILLER = STOPWORDS | _JOINERS | frozenset(["percentage", "points", "point", "least", "average", "achieve",
-                                                    "achieves", "achieved", "achieving", "reach", "reaches",
-                                                    "reached", "obtain", "obtains", "yield", "yields", "gives"])
+_NUMBER_FILLER = (
+    STOPWORDS
+    | _JOINERS
+    | frozenset(
+        [
+            "percentage",
+            "points",
+            "point",
+            "least",
+            "average",
+            "achieve",
+            "achieves",
+            "achieved",
+            "achieving",
+            "reach",
+            "reaches",
+            "reached",
+            "obtain",
+            "obtains",
+            "yield",
+            "yields",
+            "gives",
+        ]
+    )
+)
 _WINDOW = 4
 
 
@@ -278,8 +567,12 @@ def _side(toks: tuple[_Tok, ...], i: int, step: int) -> list[list[str]]:
     """The content words next to a number on one side, nearest first, each split into its parts; the parts
     of a name-like word keep its case, and so are found name-like by `_specific`."""
     words: list[list[str]] = []
-    while 0 <= i < len(toks) and len(words) < _WINDOW and toks[i].kind == "word" \
-            and toks[i].text.lower() not in ("and", "or"):
+    while (
+        0 <= i < len(toks)
+        and len(words) < _WINDOW
+        and toks[i].kind == "word"
+        and toks[i].text.lower() not in ("and", "or")
+    ):
         if _is_content(toks[i]):
             parts = _parts(toks[i].text)
             # "on ogbn-products": a compound after "on" names a dataset or setting
@@ -322,7 +615,7 @@ def _groups(text: str) -> tuple[_Group, ...]:
         for n, (k, joined) in enumerate(gaps):
             if joined & {"and", "or"}:
                 group.values.append([toks[k].text])
-            elif "," in joined and not any(j & {"and", "or"} for _, j in gaps[n + 1:]):
+            elif "," in joined and not any(j & {"and", "or"} for _, j in gaps[n + 1 :]):
                 group.end = gaps[n - 1][0] if n else group.start
                 break
             else:
@@ -334,9 +627,42 @@ def _groups(text: str) -> tuple[_Group, ...]:
     return tuple(out)
 
 
-_ITEM_STOP = frozenset(["of", "in", "on", "for", "by", "with", "to", "from", "at", "over", "than", "compared",
-                        "versus", "vs", "via", "into", "under", "between", "among", "across", "both", "either",
-                        "and", "or", "is", "are", "was", "were", "be", "been", "that", "which"])
+_ITEM_STOP = frozenset(
+    [
+        "of",
+        "in",
+        "on",
+        "for",
+        "by",
+        "with",
+        "to",
+        "from",
+        "at",
+        "over",
+        "than",
+        "compared",
+        "versus",
+        "vs",
+        "via",
+        "into",
+        "under",
+        "between",
+        "among",
+        "across",
+        "both",
+        "either",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "that",
+        "which",
+    ]
+)
 _DETERMINERS = frozenset(["the", "a", "an", "their", "its", "our", "his", "her"])
 
 
@@ -391,12 +717,44 @@ def _respectively(text: str) -> tuple[dict[str, int], tuple[frozenset[str], ...]
     return mapping, tuple(frozenset(_term(w) for w in item if len(w) > 1) for item in items)
 
 
-_PREVIOUS = frozenset(["previous", "prior", "existing", "earlier", "conventional", "traditional", "baseline",
-                       "baselines"])
-_COMPARED = frozenset(["over", "than", "to", "against", "versus", "vs", "compared", "with", "from", "relative",
-                       "on", "upon", "beyond", "outperform", "outperforms", "outperforming", "outperformed",
-                       "surpass", "surpasses", "surpassing", "beat", "beats", "beating", "exceeds", "exceeding",
-                       "improve", "improves", "improved", "improving", "like", "unlike"])
+_PREVIOUS = frozenset(
+    ["previous", "prior", "existing", "earlier", "conventional", "traditional", "baseline", "baselines"]
+)
+_COMPARED = frozenset(
+    [
+        "over",
+        "than",
+        "to",
+        "against",
+        "versus",
+        "vs",
+        "compared",
+        "with",
+        "from",
+        "relative",
+        "on",
+        "upon",
+        "beyond",
+        "outperform",
+        "outperforms",
+        "outperforming",
+        "outperformed",
+        "surpass",
+        "surpasses",
+        "surpassing",
+        "beat",
+        "beats",
+        "beating",
+        "exceeds",
+        "exceeding",
+        "improve",
+        "improves",
+        "improved",
+        "improving",
+        "like",
+        "unlike",
+    ]
+)
 
 
 def _other_system(toks: tuple[_Tok, ...], group: _Group) -> bool:
@@ -405,7 +763,7 @@ def _other_system(toks: tuple[_Tok, ...], group: _Group) -> bool:
     i = group.start - 1
     while i >= 0 and toks[i].kind == "word" and group.start - i <= 8:
         if toks[i].text.lower() in _PREVIOUS:
-            before = [t.text.lower() for t in toks[max(0, i - 3):i] if t.kind == "word"]
+            before = [t.text.lower() for t in toks[max(0, i - 3) : i] if t.kind == "word"]
             return not (set(before) & _COMPARED)
         i -= 1
     return False
@@ -426,8 +784,9 @@ def _clause_numbers(text: str) -> list[set[str]]:
 
 
 def _overlap(a: _Group, b: _Group) -> int:
-    return len({_term(w) for w in a.left} & {_term(w) for w in b.left}) + \
-        len({_term(w) for w in a.right} & {_term(w) for w in b.right})
+    return len({_term(w) for w in a.left} & {_term(w) for w in b.left}) + len(
+        {_term(w) for w in a.right} & {_term(w) for w in b.right}
+    )
 
 
 def swapped_numbers(claim: str, groups: list[tuple[str, _Group]]) -> set[str]:
@@ -435,15 +794,19 @@ def swapped_numbers(claim: str, groups: list[tuple[str, _Group]]) -> set[str]:
     claim_groups = [g for g in _groups(claim) if len(g.numbers) == 1]
     bad: set[str] = set()
     for i, ca in enumerate(claim_groups):
-        for cb in claim_groups[i + 1:]:
+        for cb in claim_groups[i + 1 :]:
             if ca.numbers == cb.numbers:
                 continue
             for s, ea in groups:
                 if ea.numbers != ca.numbers:
                     continue
                 for t, eb in groups:
-                    if t == s and eb.numbers == cb.numbers and _overlap(ca, eb) > _overlap(ca, ea) \
-                            and _overlap(cb, ea) > _overlap(cb, eb):
+                    if (
+                        t == s
+                        and eb.numbers == cb.numbers
+                        and _overlap(ca, eb) > _overlap(ca, ea)
+                        and _overlap(cb, ea) > _overlap(cb, eb)
+                    ):
                         bad |= ca.numbers | cb.numbers
     return bad
 
@@ -468,8 +831,9 @@ def misattributed_numbers(claim: str, evidence: list[str]) -> list[str]:
             bound = [t for t in terms if t in own_terms]
             conflict = [t for t in terms if t not in own_terms and t in other_terms]
             # a name the same sentence gives to another number, or more words of another number than of this one
-            if any(_specific(terms[t]) and t in near_terms for t in conflict) or \
-                    (len(conflict) >= 2 and len(conflict) > len(bound)):
+            if any(_specific(terms[t]) and t in near_terms for t in conflict) or (
+                len(conflict) >= 2 and len(conflict) > len(bound)
+            ):
                 bad.add(n)
             # said of a previous system or a baseline wherever the evidence gives it
             if not claim_previous and all(_other_system(_scan(s), g) for s, g in own):
@@ -497,34 +861,65 @@ def misattributed_numbers(claim: str, evidence: list[str]) -> list[str]:
 
 # opposites checked against the evidence sentence that best matches each clause of the claim
 OPPOSITES: dict[str, frozenset[str]] = {}
-for _a, _b in [("outperform", "underperform"), ("improve", "degrade"), ("increase", "decrease"),
-               ("faster", "slower"), ("higher", "lower"), ("high", "low"), ("better", "worse"), ("more", "less"),
-               ("more", "fewer"), ("larger", "smaller"), ("large", "small"), ("succeed", "fail"),
-               ("strong", "weak"), ("stronger", "weaker"), ("same", "different"), ("positive", "negative"),
-               ("positively", "negatively"), ("easier", "harder"), ("longer", "shorter"), ("deeper", "shallower"),
-               ("superior", "inferior")]:
+for _a, _b in [
+    ("outperform", "underperform"),
+    ("improve", "degrade"),
+    ("increase", "decrease"),
+    ("faster", "slower"),
+    ("higher", "lower"),
+    ("high", "low"),
+    ("better", "worse"),
+    ("more", "less"),
+    ("more", "fewer"),
+    ("larger", "smaller"),
+    ("large", "small"),
+    ("succeed", "fail"),
+    ("strong", "weak"),
+    ("stronger", "weaker"),
+    ("same", "different"),
+    ("positive", "negative"),
+    ("positively", "negatively"),
+    ("easier", "harder"),
+    ("longer", "shorter"),
+    ("deeper", "shallower"),
+    ("superior", "inferior"),
+]:
     OPPOSITES[_a] = OPPOSITES.get(_a, frozenset()) | {_b}
     OPPOSITES[_b] = OPPOSITES.get(_b, frozenset()) | {_a}
 
 # how a claim compares two things; a claim of one kind is contradicted by evidence of another
 _COMPARISONS = {
     "better": re.compile(r"\b(?:better|outperform\w*|superior|surpass\w*|beats?|beating|exceed(?:s|ing)?)\b"),
-    "equal": re.compile(r"\b(?:on par|comparabl[ey]|(?:works?|performs?|does|did|worked|performed) as well as|"
-                        r"as good as|competitive(?:ly)?|similar(?:ly)?|match(?:es|ing)?)\b"),
+    "equal": re.compile(
+        r"\b(?:on par|comparabl[ey]|(?:works?|performs?|does|did|worked|performed) as well as|"
+        r"as good as|competitive(?:ly)?|similar(?:ly)?|match(?:es|ing)?)\b"
+    ),
     "worse": re.compile(r"\b(?:subpar|worse|inferior|underperform\w*|lags?|lagging|falls? short)\b"),
 }
 # kinds that exclude each other: a claim of one kind is contradicted by a best sentence of another
-_EXCLUSIVE = [tuple((k.replace("[- ]", "-").replace("?", ""), re.compile(rf"(?<![a-z-]){k}\b")) for k in kinds)
-              for kinds in [("convolutional", "recurrent", "fully[- ]connected", "feed[- ]?forward"),
-                            ("encoder[- ]only", "decoder[- ]only", "encoder[- ]decoder"), ("lossy", "lossless"),
-                            ("white[- ]box", "black[- ]box"), ("dense", "sparse"), ("discrete", "continuous"),
-                            ("static", "dynamic"), ("online", "offline"), ("synchronous", "asynchronous"),
-                            ("supervised", "unsupervised", "self[- ]supervised", "semi[- ]supervised")]]
+_EXCLUSIVE = [
+    tuple((k.replace("[- ]", "-").replace("?", ""), re.compile(rf"(?<![a-z-]){k}\b")) for k in kinds)
+    for kinds in [
+        ("convolutional", "recurrent", "fully[- ]connected", "feed[- ]?forward"),
+        ("encoder[- ]only", "decoder[- ]only", "encoder[- ]decoder"),
+        ("lossy", "lossless"),
+        ("white[- ]box", "black[- ]box"),
+        ("dense", "sparse"),
+        ("discrete", "continuous"),
+        ("static", "dynamic"),
+        ("online", "offline"),
+        ("synchronous", "asynchronous"),
+        ("supervised", "unsupervised", "self[- ]supervised", "semi[- ]supervised"),
+    ]
+]
 _CONTRADICTS = {"better": {"equal", "worse"}, "equal": {"worse"}, "worse": {"better", "equal"}}
 _CLAUSE_SPLIT = re.compile(r"[;:]|,\s+|\s+(?:and|while|whereas|but|yet)\s+", re.I)
 # "the first X to ...", "is the first": claims of priority need the evidence to say the same of the same thing
-_FIRST_CLAIM = re.compile(r"(?:\b(?:is|are|was|were|as|be|being|been|becomes?)\s+(?:the\s+)?(?:very\s+)?|,\s*the\s+)"
-                          r"first\b|\bfirst\s+to\b", re.I)
+_FIRST_CLAIM = re.compile(
+    r"(?:\b(?:is|are|was|were|as|be|being|been|becomes?)\s+(?:the\s+)?(?:very\s+)?|,\s*the\s+)"
+    r"first\b|\bfirst\s+to\b",
+    re.I,
+)
 _UNIVERSAL = frozenset(["all", "every", "entire", "entirety", "whole"])
 
 
@@ -554,7 +949,9 @@ def best_sentence(clause: str, sentences: list[str]) -> str:
 def _ordered_stems(text: str) -> list[str]:
     stem = _stem()
     words = (w.lower() for w in _WORD.findall(text))
-    return list(dict.fromkeys(stem(w) for w in words if w not in STOPWORDS and not w[:1].isdigit() and len(w) > 1))
+    return list(
+        dict.fromkeys(stem(w) for w in words if w not in STOPWORDS and not w[:1].isdigit() and len(w) > 1)
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -613,17 +1010,20 @@ def contradicted_words(claim: str, evidence: list[str]) -> list[str]:
     return sorted(set(out))
 
 
-_DISTRIBUTIVE = re.compile(r"^\W*(?:both|each of|all (?:three|four|five))\b|\b(?:both|each|each of the|all (?:three|four|five)) "
-                           r"(?:papers?|stud(?:y|ies)|works?|methods?|approach(?:es)?|models?|systems?)\b", re.I)
+_DISTRIBUTIVE = re.compile(
+    r"^\W*(?:both|each of|all (?:three|four|five))\b|\b(?:both|each|each of the|all (?:three|four|five)) "
+    r"(?:papers?|stud(?:y|ies)|works?|methods?|approach(?:es)?|models?|systems?)\b",
+    re.I,
+)
 
 
 def is_distributive(claim: str) -> bool:
-    """"Both A and B report X", "each of the papers ...": a claim about every cited paper, not about them together."""
+    """ "Both A and B report X", "each of the papers ...": a claim about every cited paper, not about them together."""
     return _DISTRIBUTIVE.search(claim) is not None
 
 
 def universal_in_best_sentence(claim: str, evidence: list[str]) -> bool:
-    """"all of the neurons" is what "the entirety of the neurons" says: every clause with "all" or "every"
+    """ "all of the neurons" is what "the entirety of the neurons" says: every clause with "all" or "every"
     has its best-matching evidence sentence say "all", "every", "entire(ty)" or "whole"."""
     sentences = [s for e in evidence for s in evidence_sentences(e)]
     clauses = [c for c in claim_clauses(claim) if _lower_words(c) & {"all", "every"}]
@@ -636,13 +1036,13 @@ def distributive_subject(claim: str) -> str:
     m = re.search(r"\b(?:both|each of|all (?:three|four|five))\b", claim, re.I)
     if not m:
         return ""
-    rest = claim[m.start():]
+    rest = claim[m.start() :]
     k = re.search(r"\s(?:and|or)\s", rest)
     if not k:
         return ""
-    after = rest[k.end():].split()
+    after = rest[k.end() :].split()
     take = next((i + 1 for i, w in enumerate(after[:4]) if specific_names(f"x {w}")), min(4, len(after)))
-    return rest[:k.end()] + " ".join(after[:take])
+    return rest[: k.end()] + " ".join(after[:take])
 
 
 def unsupported_priority(claim: str, evidence: list[str]) -> bool:
@@ -650,11 +1050,11 @@ def unsupported_priority(claim: str, evidence: list[str]) -> bool:
     m = _FIRST_CLAIM.search(claim)
     if not m:
         return False
-    scope = _ordered_stems(" ".join(claim[m.end():].split()[:6]))[:4]
+    scope = _ordered_stems(" ".join(claim[m.end() :].split()[:6]))[:4]
     for e in evidence:
         for s in evidence_sentences(e):
             for f in re.finditer(r"\bfirst\b", s, re.I):
-                after = content_stems(" ".join(s[f.end():].split()[:10]))
+                after = content_stems(" ".join(s[f.end() :].split()[:10]))
                 if len(set(scope) & after) * 2 >= len(scope):
                     return False
     return True
@@ -726,10 +1126,16 @@ class Features:
         return 0.5 * self.lexical + 0.5 * self.embedding
 
     def to_json(self) -> dict[str, Any]:
-        return {"lexical": round(self.lexical, 3), "embedding": round(self.embedding, 3),
-                "missing_numbers": self.missing_numbers, "missing_names": self.missing_names,
-                "negation_mismatch": self.negation_mismatch, "antonyms": self.antonyms,
-                "absolutes": self.absolutes, "misattributed_numbers": self.misattributed_numbers}
+        return {
+            "lexical": round(self.lexical, 3),
+            "embedding": round(self.embedding, 3),
+            "missing_numbers": self.missing_numbers,
+            "missing_names": self.missing_names,
+            "negation_mismatch": self.negation_mismatch,
+            "antonyms": self.antonyms,
+            "absolutes": self.absolutes,
+            "misattributed_numbers": self.misattributed_numbers,
+        }
 
 
 class OfflineJudge:
@@ -772,8 +1178,9 @@ class OfflineJudge:
     def claims(self, answer: str) -> list[str]:
         return sentence_claims(answer)
 
-    def features(self, claim: str, evidence: list[str], others: list[str] | None = None,
-                 subject: str = "") -> Features:
+    def features(
+        self, claim: str, evidence: list[str], others: list[str] | None = None, subject: str = ""
+    ) -> Features:
         """The judge's evidence about a claim. For a "Both A and B ..." sentence judged against one of the
         papers it cites: `others` are the other papers and `subject` the words naming them all ("Both A and
         B"); names there that another paper gives, and its words this paper lacks, are not asked of it."""
@@ -807,25 +1214,46 @@ class OfflineJudge:
         claim_words = _lower_words(claim)
         evidence_numbers = numbers(joint)
         missing_numbers = sorted(n for n in numbers(claim) if n not in evidence_numbers)
-        missing_names = [n for n in specific_names(claim) if not mentions(joint_lower, n)
-                         and not (n in subject_names and any(mentions(o, n) for o in others_lower))]
+        missing_names = [
+            n
+            for n in specific_names(claim)
+            if not mentions(joint_lower, n)
+            and not (n in subject_names and any(mentions(o, n) for o in others_lower))
+        ]
         # a negated claim needs a negation in its evidence, and must not deny what the evidence affirms
         negation_mismatch = bool(claim_words & NEGATIONS) and (
             not (window_words & NEGATIONS)
-            or bool((negated_terms(claim) - negated_terms(window)) & affirmed_terms(window)))
+            or bool((negated_terms(claim) - negated_terms(window)) & affirmed_terms(window))
+        )
         stem = _stem()
         evidence_stems = {stem(w) for w in _lower_words(joint)}
         claim_stems = {stem(w) for w in claim_words}
-        antonyms = sorted(w for w in claim_stems if w in ANTONYMS and stem(ANTONYMS[w]) in evidence_stems
-                          and w not in evidence_stems)
+        antonyms = sorted(
+            w
+            for w in claim_stems
+            if w in ANTONYMS and stem(ANTONYMS[w]) in evidence_stems and w not in evidence_stems
+        )
         antonyms = sorted(set(antonyms) | set(contradicted_words(claim, evidence)))
         evidence_words = _lower_words(joint)
-        absolutes = sorted(w for w in claim_words & ABSOLUTES if w not in evidence_words
-                           and not (w in ("all", "every") and universal_in_best_sentence(claim, evidence)))
+        absolutes = sorted(
+            w
+            for w in claim_words & ABSOLUTES
+            if w not in evidence_words
+            and not (w in ("all", "every") and universal_in_best_sentence(claim, evidence))
+        )
         if unsupported_priority(claim, evidence):
             absolutes.append("first")
-        return Features(lex[best], float(sims[best]), missing_numbers, missing_names, negation_mismatch,
-                        antonyms, absolutes, window, misattributed_numbers(claim, evidence))
+        return Features(
+            lex[best],
+            float(sims[best]),
+            missing_numbers,
+            missing_names,
+            negation_mismatch,
+            antonyms,
+            absolutes,
+            window,
+            misattributed_numbers(claim, evidence),
+        )
 
     def verdict(self, f: Features) -> bool:
         c = self.calibration
@@ -844,8 +1272,10 @@ class OfflineJudge:
             return False
         if self.calibration.distributive and len(evidence) > 1 and is_distributive(strip_markers(claim)):
             subject = distributive_subject(strip_markers(claim))
-            return all(self.verdict(self.features(claim, [e], evidence[:i] + evidence[i + 1:], subject))
-                       for i, e in enumerate(evidence))
+            return all(
+                self.verdict(self.features(claim, [e], evidence[:i] + evidence[i + 1 :], subject))
+                for i, e in enumerate(evidence)
+            )
         return self.verdict(self.features(claim, evidence))
 
 
@@ -861,8 +1291,10 @@ def parse_json_reply(text: str, key: str, kind: type, model: str) -> Any:
     try:
         data = json.loads(body)
     except ValueError:
-        raise ModelError(f"judge {model} did not reply with JSON: {text[:120]!r}",
-                         "the judge prompt asks for a JSON object; try another --judge model") from None
+        raise ModelError(
+            f"judge {model} did not reply with JSON: {text[:120]!r}",
+            "the judge prompt asks for a JSON object; try another --judge model",
+        ) from None
     if not isinstance(data, dict) or key not in data:
         raise ModelError(f"judge {model} replied without the {key!r} key: {text[:120]!r}")
     value = data[key]
@@ -921,8 +1353,12 @@ class SentenceJudgement:
     precise: list[bool]
 
     def to_json(self) -> dict[str, Any]:
-        return {"sentence": self.sentence, "cited": self.cited, "supported": self.supported,
-                "precise": self.precise}
+        return {
+            "sentence": self.sentence,
+            "cited": self.cited,
+            "supported": self.supported,
+            "precise": self.precise,
+        }
 
 
 @dataclass
@@ -944,17 +1380,28 @@ class AnswerJudgement:
         return sum(ok for _, ok in self.claims) / len(self.claims) if self.claims else None
 
     def scores(self) -> dict[str, float]:
-        out = {"alce_citation_recall": self.citation_recall, "alce_citation_precision": self.citation_precision,
-               "faithfulness": self.faithfulness}
+        out = {
+            "alce_citation_recall": self.citation_recall,
+            "alce_citation_precision": self.citation_precision,
+            "faithfulness": self.faithfulness,
+        }
         return {k: v for k, v in out.items() if v is not None}
 
     def to_json(self) -> dict[str, Any]:
-        return {"sentences": [s.to_json() for s in self.sentences], "n_claims": len(self.claims),
-                "unsupported_claims": [c for c, ok in self.claims if not ok]}
+        return {
+            "sentences": [s.to_json() for s in self.sentences],
+            "n_claims": len(self.claims),
+            "unsupported_claims": [c for c, ok in self.claims if not ok],
+        }
 
 
-def judge_answer(judge: Judge, text: str, marker_ids: dict[int, str], evidence_of: Callable[[str], str],
-                 faithfulness: bool = True) -> AnswerJudgement:
+def judge_answer(
+    judge: Judge,
+    text: str,
+    marker_ids: dict[int, str],
+    evidence_of: Callable[[str], str],
+    faithfulness: bool = True,
+) -> AnswerJudgement:
     """ALCE citation recall/precision per claim sentence and RAGAS faithfulness over the answer's claims.
 
     marker_ids maps the answer's [n] markers to paper ids; evidence_of gives a paper's title and abstract.
@@ -1016,12 +1463,20 @@ class Agreement:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"judge": self.judge, "n": self.n, "accuracy": round(self.accuracy, 4),
-                "precision_unsupported": round(self.precision_unsupported, 4),
-                "recall_unsupported": round(self.recall_unsupported, 4),
-                "confusion": {"unsupported_as_unsupported": self.tp, "supported_as_unsupported": self.fp,
-                              "unsupported_as_supported": self.fn, "supported_as_supported": self.tn},
-                "errors": self.errors}
+        return {
+            "judge": self.judge,
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "precision_unsupported": round(self.precision_unsupported, 4),
+            "recall_unsupported": round(self.recall_unsupported, 4),
+            "confusion": {
+                "unsupported_as_unsupported": self.tp,
+                "supported_as_unsupported": self.fp,
+                "unsupported_as_supported": self.fn,
+                "supported_as_supported": self.tn,
+            },
+            "errors": self.errors,
+        }
 
 
 def load_labels(path: Any) -> list[dict[str, Any]]:
@@ -1031,8 +1486,11 @@ def load_labels(path: Any) -> list[dict[str, Any]]:
 
     rows = yaml.safe_load(path.read_text("utf-8")) or []
     for i, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not {"sentence", "cited", "label"} <= set(row) \
-                or row["label"] not in ("supported", "unsupported"):
+        if (
+            not isinstance(row, dict)
+            or not {"sentence", "cited", "label"} <= set(row)
+            or row["label"] not in ("supported", "unsupported")
+        ):
             raise InputError(f"{path}: label {i} needs sentence, cited and label (supported|unsupported)")
     return rows
 
@@ -1042,8 +1500,12 @@ def paper_evidence(sp: Any) -> str:
     return f"{sp.paper.title}\n{sp.paper.abstract}"
 
 
-def judge_agreement(judge: Judge, labels: Iterable[dict[str, Any]], evidence_of: Callable[[str], str],
-                    progress: Callable[[int, int], None] | None = None) -> Agreement:
+def judge_agreement(
+    judge: Judge,
+    labels: Iterable[dict[str, Any]],
+    evidence_of: Callable[[str], str],
+    progress: Callable[[int, int], None] | None = None,
+) -> Agreement:
     """Run a judge over hand-labelled sentences; 'unsupported' is the positive class."""
     rows = list(labels)
     agreement = Agreement(judge.name, len(rows), 0, 0, 0, 0)

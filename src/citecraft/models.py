@@ -45,8 +45,11 @@ class Usage:
             self.estimated_prompt_tokens = (self.estimated_prompt_tokens or 0) + other.estimated_prompt_tokens
 
     def to_json(self) -> dict[str, Any]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6)}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+        }
 
 
 def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
@@ -72,32 +75,45 @@ class Completion:
 class ChatModel:
     """A chat model behind an OpenAI-compatible API (OpenAI, vLLM, Ollama, llama.cpp, ...)."""
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 60.0, max_retries: int = 3, temperature: float = 0.0):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        temperature: float = 0.0,
+    ):
         from openai import OpenAI
 
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if not base_url:
-                raise ConfigError(f"model {model!r} needs OPENAI_API_KEY, or --base-url for a local server",
-                                  "or drop --model to use the offline extractive engine")
+                raise ConfigError(
+                    f"model {model!r} needs OPENAI_API_KEY, or --base-url for a local server",
+                    "or drop --model to use the offline extractive engine",
+                )
             key = "not-needed"  # local servers usually ignore the key, the client insists on one
         self.name = model
         self.temperature = temperature
         self.client = OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
-    def complete(self, prompt: str, on_token: Callable[[str], None] | None = None,
-                 system: str | None = None) -> Completion:
+    def complete(
+        self, prompt: str, on_token: Callable[[str], None] | None = None, system: str | None = None
+    ) -> Completion:
         """One chat completion; streams tokens to `on_token` when given."""
         import openai
 
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        messages: Any = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
         estimated = count_tokens(prompt + (system or ""))
         try:
             if on_token is None:
                 response = self.client.chat.completions.create(
-                    model=self.name, messages=messages, temperature=self.temperature)  # type: ignore[arg-type]
+                    model=self.name, messages=messages, temperature=self.temperature
+                )
                 if not response.choices:
                     raise ModelError(f"model {self.name} returned no choices")
                 text = response.choices[0].message.content or ""
@@ -107,9 +123,13 @@ class ChatModel:
             else:
                 text, prompt_tokens, completion_tokens = self._stream(messages, on_token, estimated)
         except openai.APITimeoutError as exc:
-            raise ModelError(f"model {self.name} timed out", "raise CITECRAFT_LLM__TIMEOUT or try again") from exc
+            raise ModelError(
+                f"model {self.name} timed out", "raise CITECRAFT_LLM__TIMEOUT or try again"
+            ) from exc
         except openai.RateLimitError as exc:
-            raise ModelError(f"model {self.name} is rate-limited (429) after retries", "wait and try again") from exc
+            raise ModelError(
+                f"model {self.name} is rate-limited (429) after retries", "wait and try again"
+            ) from exc
         except openai.AuthenticationError as exc:
             raise ModelError(f"model {self.name}: authentication failed", "check OPENAI_API_KEY") from exc
         except openai.NotFoundError as exc:
@@ -117,18 +137,27 @@ class ChatModel:
         except openai.APIStatusError as exc:
             raise ModelError(f"model {self.name} failed with HTTP {exc.status_code}") from exc
         except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot connect to the model server for {self.name}", "check --base-url") from exc
+            raise ModelError(
+                f"cannot connect to the model server for {self.name}", "check --base-url"
+            ) from exc
         except (ValueError, TypeError, AttributeError, openai.APIResponseValidationError) as exc:
             # malformed JSON, or JSON that is not a chat completion
-            raise ModelError(f"model {self.name} sent a malformed response ({exc.__class__.__name__})") from exc
+            raise ModelError(
+                f"model {self.name} sent a malformed response ({exc.__class__.__name__})"
+            ) from exc
         cost = estimate_cost(self.name, prompt_tokens, completion_tokens)
         return Completion(text, Usage(prompt_tokens, completion_tokens, cost, estimated), self.name)
 
-    def _stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None],
-                estimated: int) -> tuple[str, int, int]:
+    def _stream(
+        self, messages: list[dict[str, str]], on_token: Callable[[str], None], estimated: int
+    ) -> tuple[str, int, int]:
         stream = self.client.chat.completions.create(
-            model=self.name, messages=messages, temperature=self.temperature, stream=True,  # type: ignore[call-overload]
-            stream_options={"include_usage": True})
+            model=self.name,
+            messages=messages,
+            temperature=self.temperature,
+            stream=True,  # type: ignore[call-overload]
+            stream_options={"include_usage": True},
+        )
         parts: list[str] = []
         prompt_tokens, completion_tokens = estimated, None
         for chunk in stream:
@@ -148,5 +177,11 @@ def get_chat_model(settings: Settings, model: str | None = None) -> ChatModel | 
     if not name or name == EXTRACTIVE:
         return None
     llm = settings.llm
-    return ChatModel(name, base_url=llm.base_url, api_key=llm.api_key, timeout=llm.timeout,
-                     max_retries=llm.max_retries, temperature=llm.temperature)
+    return ChatModel(
+        name,
+        base_url=llm.base_url,
+        api_key=llm.api_key,
+        timeout=llm.timeout,
+        max_retries=llm.max_retries,
+        temperature=llm.temperature,
+    )

@@ -57,11 +57,13 @@ def parse_prompt(name: str, raw: str) -> Prompt:
     if not m:
         raise PromptError(f"prompt {name!r} has no '---\\nvariables: [...]\\n---' header")
     declared = frozenset(v.strip() for v in m.group(1).split(",") if v.strip())
-    body = raw[m.end():]
+    body = raw[m.end() :]
     try:
         used = {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
     except ValueError as exc:  # a stray brace: literal braces must be doubled
-        raise PromptError(f"prompt {name!r} has a stray brace ({exc}); write literal braces as {{{{ and }}}}") from None
+        raise PromptError(
+            f"prompt {name!r} has a stray brace ({exc}); write literal braces as {{{{ and }}}}"
+        ) from None
     for field in used:
         if not field.isidentifier():
             raise PromptError(f"prompt {name!r} has a malformed placeholder {{{field}}}")

@@ -14,8 +14,16 @@ from typing import Any
 from .errors import InputError
 
 KIND_ORDER = ("fact", "reworded", "multi", "topic", "unanswerable", "filter", "overall")
-CHART_METRICS = ("recall@5", "gold_citation_precision", "topic_completeness", "alce_citation_recall",
-                 "alce_citation_precision", "faithfulness", "abstention", "fact_coverage")
+CHART_METRICS = (
+    "recall@5",
+    "gold_citation_precision",
+    "topic_completeness",
+    "alce_citation_recall",
+    "alce_citation_precision",
+    "faithfulness",
+    "abstention",
+    "fact_coverage",
+)
 
 
 def slug(judge: str) -> str:
@@ -50,8 +58,12 @@ def metrics_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["metric", *kinds], rows
 
 
-SET_TITLES = {"calibration": "calibration (thresholds fitted)", "held_out": "held-out (used for development)",
-              "test": "test (never used for tuning)", "labels": "labels"}
+SET_TITLES = {
+    "calibration": "calibration (thresholds fitted)",
+    "held_out": "held-out (used for development)",
+    "test": "test (never used for tuning)",
+    "labels": "labels",
+}
 
 
 def set_title(name: str) -> str:
@@ -69,14 +81,18 @@ def agreement_sets(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if "accuracy" in agreement:
         return [("labels", agreement)]
     order = list(SET_TITLES)
-    return sorted(agreement.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+    return sorted(
+        agreement.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])
+    )
 
 
 def agreement_line(name: str, agreement: dict[str, Any]) -> str:
     """One line per label set for the printed summary."""
-    return (f"{set_title(name)} — {Path(agreement.get('labels', '')).name or '?'}, {agreement['n']} labels: "
-            f"accuracy {agreement['accuracy']:.3f}, unsupported precision "
-            f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f}")
+    return (
+        f"{set_title(name)} — {Path(agreement.get('labels', '')).name or '?'}, {agreement['n']} labels: "
+        f"accuracy {agreement['accuracy']:.3f}, unsupported precision "
+        f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f}"
+    )
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -86,10 +102,14 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
-    out = [f"# citecraft eval: {Path(report['dataset']).name}", "",
-           f"- judge: **{report['judge']}**",
-           f"- answers: {report['answer_model']} (topic cases: {report.get('topic_engine', 'ask')})",
-           f"- cases: {report['n_cases']}, run {report['created']}, {report['seconds']:.1f} s", ""]
+    out = [
+        f"# citecraft eval: {Path(report['dataset']).name}",
+        "",
+        f"- judge: **{report['judge']}**",
+        f"- answers: {report['answer_model']} (topic cases: {report.get('topic_engine', 'ask')})",
+        f"- cases: {report['n_cases']}, run {report['created']}, {report['seconds']:.1f} s",
+        "",
+    ]
     out += ["## Scores per kind", "", _md_table(*metrics_rows(report)), ""]
     if chart:
         out += [f"![scores per kind]({chart})", ""]
@@ -99,21 +119,32 @@ def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
         out += [f"- `{m}`: {h}" for m, h in helps.items()] + [""]
     sets = agreement_sets(report)
     if sets:
-        out += ["## Judge agreement with hand labels", "",
-                "'unsupported' is the positive class. The offline judge's thresholds were fitted on the "
-                "calibration labels and its checks developed on the calibration and held-out labels, so its "
-                "agreement there is optimistic; the test labels were written before those checks and never "
-                "used for tuning.", ""]
+        out += [
+            "## Judge agreement with hand labels",
+            "",
+            "'unsupported' is the positive class. The offline judge's thresholds were fitted on the "
+            "calibration labels and its checks developed on the calibration and held-out labels, so its "
+            "agreement there is optimistic; the test labels were written before those checks and never "
+            "used for tuning.",
+            "",
+        ]
         for name, agreement in sets:
             c = agreement["confusion"]
-            out += [f"### {set_title(name)}: {Path(agreement.get('labels', '')).name or '?'}", "",
-                    f"{agreement['judge']} on {agreement['n']} labelled sentences: accuracy "
-                    f"{agreement['accuracy']:.3f}; 'unsupported' precision "
-                    f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f} "
-                    f"(unsupported→unsupported {c['unsupported_as_unsupported']}, supported→unsupported "
-                    f"{c['supported_as_unsupported']}, unsupported→supported {c['unsupported_as_supported']}, "
-                    f"supported→supported {c['supported_as_supported']}).", ""]
-            out += [f"- disagrees on {e['id']} ({e['label']}): {e['sentence']}" for e in agreement.get("errors", [])]
+            out += [
+                f"### {set_title(name)}: {Path(agreement.get('labels', '')).name or '?'}",
+                "",
+                f"{agreement['judge']} on {agreement['n']} labelled sentences: accuracy "
+                f"{agreement['accuracy']:.3f}; 'unsupported' precision "
+                f"{agreement['precision_unsupported']:.3f}, recall {agreement['recall_unsupported']:.3f} "
+                f"(unsupported→unsupported {c['unsupported_as_unsupported']}, supported→unsupported "
+                f"{c['supported_as_unsupported']}, unsupported→supported {c['unsupported_as_supported']}, "
+                f"supported→supported {c['supported_as_supported']}).",
+                "",
+            ]
+            out += [
+                f"- disagrees on {e['id']} ({e['label']}): {e['sentence']}"
+                for e in agreement.get("errors", [])
+            ]
             out.append("")
     cases = report.get("cases") or []
     misses = [c for c in cases if c["kind"] == "unanswerable" and not c["scores"].get("abstention")]
@@ -123,17 +154,29 @@ def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
         out += [f"- {c['id']}: answered an unanswerable question: {c['question']}" for c in misses]
         out += [f"- {c['id']}: abstained on an answerable question: {c['question']}" for c in wrong_abstain]
         out.append("")
-    flagged = [(c["id"], s) for c in cases for s in (c.get("judgement") or {}).get("sentences", [])
-               if not s["supported"]]
+    flagged = [
+        (c["id"], s)
+        for c in cases
+        for s in (c.get("judgement") or {}).get("sentences", [])
+        if not s["supported"]
+    ]
     if flagged:
         out += [f"## Sentences the judge found unsupported by their citations ({len(flagged)})", ""]
-        out += [f"- {cid} [{', '.join(s['cited']) or 'no citation'}]: {s['sentence']}" for cid, s in flagged[:50]]
+        out += [
+            f"- {cid} [{', '.join(s['cited']) or 'no citation'}]: {s['sentence']}" for cid, s in flagged[:50]
+        ]
         if len(flagged) > 50:
             out.append(f"- … {len(flagged) - 50} more in the JSON report")
         out.append("")
     if cases:
-        shown = ["recall@5", "gold_citation_precision", "alce_citation_recall", "faithfulness", "abstention",
-                 "fact_coverage"]
+        shown = [
+            "recall@5",
+            "gold_citation_precision",
+            "alce_citation_recall",
+            "faithfulness",
+            "abstention",
+            "fact_coverage",
+        ]
         rows = [[c["id"], c["kind"], *[_fmt(c["scores"].get(m)) for m in shown]] for c in cases]
         out += ["## Cases", "", _md_table(["id", "kind", *shown], rows), ""]
     return "\n".join(out)
@@ -199,7 +242,9 @@ def load_report(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable eval report ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        raise InputError(f"{path}: not an eval report (no 'metrics')", "pass JSON files written by citecraft eval")
+        raise InputError(
+            f"{path}: not an eval report (no 'metrics')", "pass JSON files written by citecraft eval"
+        )
     return data
 
 
@@ -215,8 +260,19 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
             va, vb = row_a.get(m), row_b.get(m)
             delta = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else None
             rows.append({"kind": kind, "metric": m, "a": va, "b": vb, "delta": delta})
-    return {"a": {"path": str(a), "judge": ra.get("judge"), "answer_model": ra.get("answer_model"),
-                  "created": ra.get("created")},
-            "b": {"path": str(b), "judge": rb.get("judge"), "answer_model": rb.get("answer_model"),
-                  "created": rb.get("created")},
-            "same_judge": ra.get("judge") == rb.get("judge"), "rows": rows}
+    return {
+        "a": {
+            "path": str(a),
+            "judge": ra.get("judge"),
+            "answer_model": ra.get("answer_model"),
+            "created": ra.get("created"),
+        },
+        "b": {
+            "path": str(b),
+            "judge": rb.get("judge"),
+            "answer_model": rb.get("answer_model"),
+            "created": rb.get("created"),
+        },
+        "same_judge": ra.get("judge") == rb.get("judge"),
+        "rows": rows,
+    }

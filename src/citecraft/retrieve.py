@@ -28,7 +28,9 @@ def bm25_tokenize(texts: list[str]) -> Any:
 def query_terms(text: str) -> list[str]:
     import bm25s
 
-    return bm25s.tokenize([text], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[0]
+    return bm25s.tokenize([text], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[
+        0
+    ]
 
 
 @dataclass
@@ -41,8 +43,13 @@ class Filters:
     max_authors: int | None = None
 
     @classmethod
-    def parse(cls, since: str | None = None, until: str | None = None,
-              min_authors: int | None = None, max_authors: int | None = None) -> Filters:
+    def parse(
+        cls,
+        since: str | None = None,
+        until: str | None = None,
+        min_authors: int | None = None,
+        max_authors: int | None = None,
+    ) -> Filters:
         def _d(value: str | None, flag: str) -> date | None:
             if not value:
                 return None
@@ -104,8 +111,13 @@ class Hit:
     rank_bm25: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"paper_id": self.paper_id, "title": self.title, "date": self.date,
-                "score": round(self.score, 4), "snippet": self.snippet}
+        return {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "date": self.date,
+            "score": round(self.score, 4),
+            "snippet": self.snippet,
+        }
 
 
 @dataclass
@@ -134,10 +146,16 @@ class Retriever:
         if count == 0 or allowed == []:
             return {}
         where = {"paper_id": {"$in": allowed}} if allowed is not None else None
-        res = collection.query(query_embeddings=vector, n_results=min(n, count), where=where,
-                               include=["metadatas", "distances", "documents"])
+        res = collection.query(
+            query_embeddings=vector,
+            n_results=min(n, count),
+            where=where,
+            include=["metadatas", "distances", "documents"],
+        )
         out: dict[str, tuple[float, str]] = {}
-        for meta, dist, doc in zip(res["metadatas"][0], res["distances"][0], res["documents"][0], strict=True):
+        for meta, dist, doc in zip(
+            res["metadatas"][0], res["distances"][0], res["documents"][0], strict=True
+        ):
             pid = str(meta["paper_id"])
             sim = 1.0 - float(dist)
             if pid not in out or sim > out[pid][0]:
@@ -152,8 +170,14 @@ class Retriever:
         scores = retriever.get_scores(terms)
         return {pid: float(s) for pid, s in zip(ids, scores, strict=True) if s > 0}
 
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None,
-               candidates: int | None = None, mode: str = "hybrid") -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        candidates: int | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
         """Top-k papers for a query; mode 'dense' or 'bm25' uses one retriever alone (for evaluation)."""
         filters = filters or Filters()
         k = k or self.settings.k
@@ -172,8 +196,11 @@ class Retriever:
         dense = self.dense_scores(query, allowed, n) if mode != "bm25" else {}
         timings["dense"] = (time.perf_counter() - t) * 1000
 
-        fused = fuse(dense={p: s for p, (s, _) in dense.items()}, lexical=lexical,
-                     dense_weight=self.settings.dense_weight)
+        fused = fuse(
+            dense={p: s for p, (s, _) in dense.items()},
+            lexical=lexical,
+            dense_weight=self.settings.dense_weight,
+        )
         hits = []
         dense_rank = {p: i for i, p in enumerate(sorted(dense, key=lambda p: -dense[p][0]))}
         lex_rank = {p: i for i, p in enumerate(sorted(lexical, key=lambda p: -lexical[p]))}
@@ -182,9 +209,19 @@ class Retriever:
             if sp is None:  # a chunk whose paper is gone (an interrupted ingest): never show it
                 continue
             snippet = dense[pid][1] if pid in dense else sp.paper.abstract
-            hits.append(Hit(pid, sp.paper.title, sp.paper.display_date(), score, _shorten(snippet),
-                            dense.get(pid, (0.0, ""))[0], lexical.get(pid, 0.0),
-                            dense_rank.get(pid), lex_rank.get(pid)))
+            hits.append(
+                Hit(
+                    pid,
+                    sp.paper.title,
+                    sp.paper.display_date(),
+                    score,
+                    _shorten(snippet),
+                    dense.get(pid, (0.0, ""))[0],
+                    lexical.get(pid, 0.0),
+                    dense_rank.get(pid),
+                    lex_rank.get(pid),
+                )
+            )
         return SearchResult(query, hits, filters, timings)
 
 
@@ -208,5 +245,3 @@ def fuse(dense: dict[str, float], lexical: dict[str, float], dense_weight: float
 def _shorten(text: str, limit: int = 240) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-

@@ -27,14 +27,18 @@ class IndexSettings(BaseModel):
     )
     chunk_tokens: int = Field(200, description="Token budget per chunk (tiktoken cl100k_base).")
     chunk_overlap: int = Field(40, description="Token overlap between consecutive chunks of one paper.")
-    chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:8000) instead of the embedded store.")
+    chroma_url: str | None = Field(
+        None, description="Use a Chroma server (http://host:8000) instead of the embedded store."
+    )
     lock_timeout: float = Field(30.0, description="Seconds a writer waits for another writer before failing.")
 
 
 class RetrievalSettings(BaseModel):
     k: int = Field(10, description="Papers returned by search.")
     candidates: int = Field(120, description="Chunks fetched from the dense retriever before fusion.")
-    dense_weight: float = Field(0.6, description="Weight of the dense (embedding) score in the fusion; BM25 gets the rest.")
+    dense_weight: float = Field(
+        0.6, description="Weight of the dense (embedding) score in the fusion; BM25 gets the rest."
+    )
 
 
 class LLMSettings(BaseModel):
@@ -51,7 +55,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CITECRAFT_", env_nested_delimiter="__", extra="ignore")
 
-    home: Path = Field(default_factory=default_home, description="Directory holding the index and chat history.")
+    home: Path = Field(
+        default_factory=default_home, description="Directory holding the index and chat history."
+    )
     index: IndexSettings = Field(default_factory=IndexSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]

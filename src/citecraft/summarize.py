@@ -43,17 +43,84 @@ LEADERS = 3
 SWEEP = 60
 _LEAD = re.compile(
     r"^\s*(?:please\s+)?(?:summari[sz]e|list|find|show(?: me)?|give me|which|what are)\s+(?:all\s+|the\s+)?"
-    r"(?:\w+\s+){0,3}?(?:papers|works|research|studies)\s+(?:on|about|regarding|covering|in)?\s*", re.I)
+    r"(?:\w+\s+){0,3}?(?:papers|works|research|studies)\s+(?:on|about|regarding|covering|in)?\s*",
+    re.I,
+)
 # "We propose X", "We take a step towards ... by introducing X", "This paper presents X".
-_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work|study))\b[^.;]{0,80}?\b(?:propos|introduc|present|develop|"
-                           r"design|build|show|demonstrat|describ)\w*", re.I)
+_CONTRIBUTION = re.compile(
+    r"\b(?:we|this (?:paper|work|study))\b[^.;]{0,80}?\b(?:propos|introduc|present|develop|"
+    r"design|build|show|demonstrat|describ)\w*",
+    re.I,
+)
 _FIRST_PERSON = re.compile(r"\b(?:we|our)\b", re.I)
-_STOP = set(["a", "an", "the", "of", "for", "and", "in", "on", "with", "to", "via", "by", "from", "using", "based", "into", "toward", "towards", "through", "is", "are", "be", "as", "at", "its", "their", "our", "we", "this", "that", "these", "those", "or", "not", "can", "than", "more", "most", "how", "what", "why", "when", "which", "new", "learning", "neural", "network", "networks", "model", "models", "deep", "paper", "approach", "method", "methods"])
+_STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "and",
+        "in",
+        "on",
+        "with",
+        "to",
+        "via",
+        "by",
+        "from",
+        "using",
+        "based",
+        "into",
+        "toward",
+        "towards",
+        "through",
+        "is",
+        "are",
+        "be",
+        "as",
+        "at",
+        "its",
+        "their",
+        "our",
+        "we",
+        "this",
+        "that",
+        "these",
+        "those",
+        "or",
+        "not",
+        "can",
+        "than",
+        "more",
+        "most",
+        "how",
+        "what",
+        "why",
+        "when",
+        "which",
+        "new",
+        "learning",
+        "neural",
+        "network",
+        "networks",
+        "model",
+        "models",
+        "deep",
+        "paper",
+        "approach",
+        "method",
+        "methods",
+    ]
+)
 
 
 def topic_of(text: str) -> str:
     """'Summarize all papers on spiking neural networks' -> 'spiking neural networks'."""
-    m = re.match(r"^\s*(?:please\s+)?summari[sz]e\s+(?:all\s+)?(?:the\s+)?(.+?)\s+(?:papers|works|research)\s*[?.]?\s*$", text, re.I)
+    m = re.match(
+        r"^\s*(?:please\s+)?summari[sz]e\s+(?:all\s+)?(?:the\s+)?(.+?)\s+(?:papers|works|research)\s*[?.]?\s*$",
+        text,
+        re.I,
+    )
     topic = m.group(1) if m else _LEAD.sub("", text)
     topic = re.sub(r"\s+(?:were|was|have|has|published)\b.*$", "", topic).strip(" ?.")
     return topic or text.strip()
@@ -77,8 +144,10 @@ class Summary:
             "topic": self.topic,
             "summary": self.summary,
             "count": len(self.papers),
-            "papers": [{"paper_id": sp.paper.paper_id, "title": sp.paper.title, "date": sp.paper.display_date()}
-                       for sp in self.papers],
+            "papers": [
+                {"paper_id": sp.paper.paper_id, "title": sp.paper.title, "date": sp.paper.display_date()}
+                for sp in self.papers
+            ],
             "groups": [{"label": label, "paper_ids": ids} for label, ids in self.groups],
             "citations": [c.to_json() for c in self.citations],
             "removed_citations": self.removed_citations,
@@ -91,8 +160,13 @@ class Summary:
         return with_references(self.summary, self.citations, self.removed_citations, "found")
 
 
-def sweep(index: Index, topic: str, filters: Filters | None = None, model: ChatModel | None = None,
-          usage: Usage | None = None) -> tuple[list[Hit], int]:
+def sweep(
+    index: Index,
+    topic: str,
+    filters: Filters | None = None,
+    model: ChatModel | None = None,
+    usage: Usage | None = None,
+) -> tuple[list[Hit], int]:
     """Every paper on the topic: retrieve widely, then decide per candidate."""
     hits = Retriever(index).search(topic, k=SWEEP, filters=filters).hits
     if not hits:
@@ -102,17 +176,24 @@ def sweep(index: Index, topic: str, filters: Filters | None = None, model: ChatM
         return offline_cut(index, topic, hits), len(hits)
     # an LLM judges a wider pool than the offline cut would keep
     pool = [h for h in hits if h.score >= 0.5 * top]
-    context = "\n\n".join(f"[{i}] {fence(h.title)}\n{fence(sp.paper.abstract)}"
-                          for i, h in enumerate(pool, 1) if (sp := index.get(h.paper_id)))
+    context = "\n\n".join(
+        f"[{i}] {fence(h.title)}\n{fence(sp.paper.abstract)}"
+        for i, h in enumerate(pool, 1)
+        if (sp := index.get(h.paper_id))
+    )
     completion = model.complete(load_prompt("relevance").render(topic=topic, context=context))
     if usage is not None:
         usage.add(completion.usage)
-    verdicts = {int(n): v.lower() == "yes"
-                for n, v in re.findall(r"\[(\d+)\][\s:.*-]*(yes|no)\b", completion.text, re.I)}
+    verdicts = {
+        int(n): v.lower() == "yes"
+        for n, v in re.findall(r"\[(\d+)\][\s:.*-]*(yes|no)\b", completion.text, re.I)
+    }
     if not any(1 <= n <= len(pool) for n in verdicts):
         # no verdict at all is not "nothing is on topic": say the check failed rather than report 0 papers
-        raise ModelError(f"model {model.name} did not answer the relevance check in the form `[n] yes` / `[n] no`",
-                         "try another model, or drop --model to use the offline selection")
+        raise ModelError(
+            f"model {model.name} did not answer the relevance check in the form `[n] yes` / `[n] no`",
+            "try another model, or drop --model to use the offline selection",
+        )
     return [h for i, h in enumerate(pool, 1) if verdicts.get(i)], len(hits)
 
 
@@ -135,14 +216,17 @@ def offline_cut(index: Index, topic: str, hits: list[Hit]) -> list[Hit]:
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     closeness = vectors @ centroid
     topic_vector = embedder.embed([topic])[0]
-    best_sentence = np.array([float(np.max(index.sentence_vectors(sp) @ topic_vector))
-                              for sp in papers])
-    score = ((1 - SENTENCE_SHARE) * closeness / (closeness.max() or 1.0)
-             + SENTENCE_SHARE * best_sentence / (best_sentence.max() or 1.0))
+    best_sentence = np.array([float(np.max(index.sentence_vectors(sp) @ topic_vector)) for sp in papers])
+    score = (1 - SENTENCE_SHARE) * closeness / (closeness.max() or 1.0) + SENTENCE_SHARE * best_sentence / (
+        best_sentence.max() or 1.0
+    )
     coverage = np.array([term_coverage(index, topic, sp, subject_only=True) for sp in papers])
     coverage = coverage / (coverage.max() or 1.0)
-    return [h for h, s, c in zip(hits, score, coverage, strict=True)
-            if (h.score >= FUSED_CUT * top and c >= COVERAGE_FLOOR) or (s >= TOPIC_CUT and c >= COVERAGE_SHARE)]
+    return [
+        h
+        for h, s, c in zip(hits, score, coverage, strict=True)
+        if (h.score >= FUSED_CUT * top and c >= COVERAGE_FLOOR) or (s >= TOPIC_CUT and c >= COVERAGE_SHARE)
+    ]
 
 
 def key_sentence(index: Index, sp: StoredPaper, topic_vector: np.ndarray) -> str:
@@ -154,15 +238,21 @@ def key_sentence(index: Index, sp: StoredPaper, topic_vector: np.ndarray) -> str
     sentences = sp.sentence_texts()
     vectors = index.sentence_vectors(sp)
     name = short_title(sp.paper.title).lower() if ":" in sp.paper.title else ""
-    bonus = [0.3 * bool(_CONTRIBUTION.search(s)) - 0.2 * s.startswith(("Finally", "Additionally", "Furthermore"))
-             + 0.1 * bool(name and name in s.lower())  # names the paper's own method
-             - 0.15 * (j == 0 and len(sentences) > 2 and not _FIRST_PERSON.search(s))  # background opening
-             - 1.0 * bool(BOILERPLATE.search(s)) for j, s in enumerate(sentences)]
+    bonus = [
+        0.3 * bool(_CONTRIBUTION.search(s))
+        - 0.2 * s.startswith(("Finally", "Additionally", "Furthermore"))
+        + 0.1 * bool(name and name in s.lower())  # names the paper's own method
+        - 0.15 * (j == 0 and len(sentences) > 2 and not _FIRST_PERSON.search(s))  # background opening
+        - 1.0 * bool(BOILERPLATE.search(s))
+        for j, s in enumerate(sentences)
+    ]
     scores = vectors @ topic_vector + np.array(bonus)
     return sentences[int(np.argmax(scores))]
 
 
-def group_papers(index: Index, papers: list[StoredPaper], topic: str, threshold: float = 0.62) -> list[list[int]]:
+def group_papers(
+    index: Index, papers: list[StoredPaper], topic: str, threshold: float = 0.62
+) -> list[list[int]]:
     """Greedy clustering of the papers' embeddings into sub-themes (deterministic)."""
     if len(papers) <= 2:
         return [list(range(len(papers)))]
@@ -211,11 +301,19 @@ def group_label(papers: list[StoredPaper], topic: str, idf: Callable[[str], floa
                 if w not in stems_of:
                     stems_of[w] = query_terms(w)
                 stems = stems_of[w]
-                if len(w) <= 3 or w.lower() in _STOP or not stems or stems[0] in topic_stems or stems[0] in seen:
+                if (
+                    len(w) <= 3
+                    or w.lower() in _STOP
+                    or not stems
+                    or stems[0] in topic_stems
+                    or stems[0] in seen
+                ):
                     continue
                 seen.add(stems[0])
                 counts[stems[0]] += weight
-                surface.setdefault(stems[0], w if w.isupper() or any(c.isupper() for c in w[1:]) else w.lower())
+                surface.setdefault(
+                    stems[0], w if w.isupper() or any(c.isupper() for c in w[1:]) else w.lower()
+                )
     # shared by at least two papers (a title word counts double), rarer words first
     shared = [t for t, n in counts.items() if n > 2 or len(papers) == 1]
     common = [surface[t] for t in sorted(shared, key=lambda t: -counts[t] * (idf(t) if idf else 1.0))[:2]]
@@ -225,8 +323,9 @@ def group_label(papers: list[StoredPaper], topic: str, idf: Callable[[str], floa
     return label[0].upper() + label[1:]
 
 
-def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
-                    filters: Filters | None = None) -> Summary:
+def summarize_topic(
+    index: Index, text: str, model: ChatModel | None = None, filters: Filters | None = None
+) -> Summary:
     """A cited summary of all papers on a topic (extractive offline, LLM-written when configured)."""
     timings: dict[str, float] = {}
     usage = Usage()
@@ -237,8 +336,16 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
     papers = [sp for h in hits if (sp := index.get(h.paper_id)) is not None]
     model_name = model.name if model else EXTRACTIVE
     if not papers:
-        return Summary(topic, f"No papers in the collection are about {topic}.", [], [], candidates=n_candidates,
-                       model=model_name, usage=usage, timings_ms=timings)
+        return Summary(
+            topic,
+            f"No papers in the collection are about {topic}.",
+            [],
+            [],
+            candidates=n_candidates,
+            model=model_name,
+            usage=usage,
+            timings_ms=timings,
+        )
     t = time.perf_counter()
     groups = group_papers(index, papers, topic)
     idf = term_idf(index)
@@ -247,8 +354,11 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
     index_of = {i: pos for pos, i in enumerate(ordered)}
     groups = [[index_of[member] for member in g] for g in groups]
     about = topic if re.match(r"(?:that|which|who|whose|where|about|on)\b", topic, re.I) else f"on {topic}"
-    count = f"Found {len(papers)} paper{'s' if len(papers) != 1 else ''} {about}" + (
-        f" ({filters.describe()})" if filters and filters.active else "") + "."
+    count = (
+        f"Found {len(papers)} paper{'s' if len(papers) != 1 else ''} {about}"
+        + (f" ({filters.describe()})" if filters and filters.active else "")
+        + "."
+    )
     if model is None:
         topic_vector = index.embedder().embed([topic])[0]
         lines = [count]
@@ -257,16 +367,27 @@ def summarize_topic(index: Index, text: str, model: ChatModel | None = None,
             for i in g:
                 sp = papers[i]
                 year = f" ({sp.paper.date[:4]})" if sp.paper.date else ""
-                lines.append(f"- **{short_title(sp.paper.title)}**{year}: "
-                             f"{cite(third_person(key_sentence(index, sp, topic_vector)), i + 1)}")
+                lines.append(
+                    f"- **{short_title(sp.paper.title)}**{year}: "
+                    f"{cite(third_person(key_sentence(index, sp, topic_vector)), i + 1)}"
+                )
         text_out = "\n".join(lines)
     else:
-        context = "\n\n".join(f"[{i}] {fence(sp.paper.title)} ({sp.paper.display_date() or 'n.d.'})\n"
-                              f"{fence(sp.paper.abstract)}" for i, sp in enumerate(papers, 1))
-        completion = model.complete(load_prompt("summarize").render(topic=topic, count=len(papers), context=context))
+        context = "\n\n".join(
+            f"[{i}] {fence(sp.paper.title)} ({sp.paper.display_date() or 'n.d.'})\n{fence(sp.paper.abstract)}"
+            for i, sp in enumerate(papers, 1)
+        )
+        completion = model.complete(
+            load_prompt("summarize").render(topic=topic, count=len(papers), context=context)
+        )
         usage.add(completion.usage)
         text_out = f"{count}\n\n{completion.text.strip()}"
     timings["write"] = (time.perf_counter() - t) * 1000
     cleaned, citations, removed, _ = validate(text_out, papers)
-    labels = [(group_label([papers[i] for i in g], topic, idf), [papers[i].paper.paper_id for i in g]) for g in groups]
-    return Summary(topic, cleaned, papers, citations, labels, n_candidates, model_name, usage, removed, timings)
+    labels = [
+        (group_label([papers[i] for i in g], topic, idf), [papers[i].paper.paper_id for i in g])
+        for g in groups
+    ]
+    return Summary(
+        topic, cleaned, papers, citations, labels, n_candidates, model_name, usage, removed, timings
+    )

@@ -39,9 +39,7 @@ class ReadResult:
         self.problems.extend(other.problems)
 
 
-def make_paper(
-    file: str, line: int | None, fields: Mapping[str, object], result: ReadResult
-) -> Paper | None:
+def make_paper(file: str, line: int | None, fields: Mapping[str, object], result: ReadResult) -> Paper | None:
     """Build a Paper from loose fields, or record why the record is rejected."""
     from .fields import paper_from_fields
 
@@ -79,9 +77,7 @@ def detect_format(text: str, path: Path) -> str | None:
         return "jsonl"
     if head.startswith("<"):
         return "atom" if "<feed" in head or "<entry" in head else None
-    if head.startswith("@") or (
-        "@" in head and path.suffix.lower() == ".bib"
-    ):
+    if head.startswith("@") or ("@" in head and path.suffix.lower() == ".bib"):
         return "bibtex"
     first = head.splitlines()[0].lower()
     if ("," in first or "\t" in first or ";" in first) and "title" in first and "abstract" in first:
@@ -119,7 +115,10 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
     if not data.strip():
         raise InputError(f"{name}: file is empty", "nothing to ingest")
     if b"\x00" in data[:8192]:
-        raise InputError(f"{name}: binary file, not a paper list", "use JSONL, CSV, BibTeX, arXiv Atom XML or a saved daily-papers page")
+        raise InputError(
+            f"{name}: binary file, not a paper list",
+            "use JSONL, CSV, BibTeX, arXiv Atom XML or a saved daily-papers page",
+        )
     text, bad_lines = decode(path, data)
     if fmt is None:
         fmt = detect_format(text, path)
@@ -144,7 +143,11 @@ def read_paths(paths: list[Path], fmt: str | None = None) -> ReadResult:
     """Read many files (directories are walked); a bad file is a problem, not a stop."""
     result = ReadResult()
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             try:
                 result.extend(read_file(file, fmt))

@@ -18,6 +18,7 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         return result
     entries = root.findall("a:entry", NS) if root.tag.endswith("feed") else [root]
     for i, entry in enumerate(entries, 1):
+
         def get(tag: str, e: ET.Element = entry) -> str | None:
             node = e.find(f"a:{tag}", NS)
             return node.text if node is not None and node.text else None

@@ -7,11 +7,26 @@ import re
 from . import Problem, ReadResult, make_paper
 
 _ENTRY = re.compile(r"@(\w+)\s*[{(]")
-_LATEX = [(re.compile(r"\\[a-zA-Z]+\{([^{}]*)\}"), r"\1"), (re.compile(r"[{}]"), ""), (re.compile(r"\\([&%$#_])"), r"\1")]
+_LATEX = [
+    (re.compile(r"\\[a-zA-Z]+\{([^{}]*)\}"), r"\1"),
+    (re.compile(r"[{}]"), ""),
+    (re.compile(r"\\([&%$#_])"), r"\1"),
+]
 
 
-_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "c": "\u0327",
-             "=": "\u0304", ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b"}
+_ACCENTS = {
+    '"': "\u0308",
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "c": "\u0327",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+}
 _ACCENT_RE = re.compile(r"\{?\\([\"'`^~=.]|[cuvH](?=[{ ]))\s*\{?([A-Za-z])\}?\}?")
 
 
@@ -100,7 +115,9 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
             result.problems.append(Problem(file, f"entry {key.strip()!r}: {exc}; skipped", line))
             continue
         if "date" not in fields and "year" in fields:
-            fields["date"] = fields["year"] + (f"-{_month(fields['month'])}" if _month(fields.get("month", "")) else "")
+            fields["date"] = fields["year"] + (
+                f"-{_month(fields['month'])}" if _month(fields.get("month", "")) else ""
+            )
         make_paper(file, line, dict(fields), result)
     return result
 

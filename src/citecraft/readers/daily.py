@@ -48,7 +48,7 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         if not line or line.lower() in CHROME:
             continue
         if line.startswith("Subscribe") and len(line) > len("Subscribe"):
-            line = line[len("Subscribe"):].strip()
+            line = line[len("Subscribe") :].strip()
         if not seen_text and DATE_RE.match(line):
             continue  # the page's own header date
         if not (AUTHORS_RE.match(line) or line == SEPARATOR or DATE_RE.match(line)):

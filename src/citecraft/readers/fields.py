@@ -7,8 +7,12 @@ from datetime import date as _date
 
 from ..papers import Paper
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
 _ALIASES = {
     "title": ("title", "name", "paper_title"),
     "abstract": ("abstract", "summary", "description", "abstractnote"),
