@@ -143,6 +143,12 @@ def test_near_miss_questions_abstain(index: Index, question: str) -> None:
         ),
         # "how many" answered by a number in the chosen paper
         ("How many pretraining tokens were used for the Yi models?", "Yi: Open Foundation Models by 01.AI"),
+        # "how many" describing the paper sought, not asking for a count
+        (
+            "Which paper builds a network to estimate how many people appear in packed crowd photos, "
+            "using atrous spatial pyramid pooling and a context-aware module?",
+            "Encoder-Decoder Based Convolutional Neural Networks with Multi-Scale-Aware Modules for Crowd Counting",
+        ),
         # a number the question relies on that the abstract states ("3.1 trillion")
         (
             "What goes into the 3.1 trillion tokens the Yi models were pretrained on?",

@@ -329,12 +329,24 @@ def unmentioned_numbers(question: str, text: str) -> list[str]:
 
 
 _HOW_MANY = re.compile(r"\bhow many\s+(?:(?:fewer|more|additional|extra|total)\s+)?([A-Za-z][\w-]*)", re.I)
+# "Which paper ... estimates how many people ...?" asks for a paper; the count only describes it,
+# unless it is a second question of its own ("..., and how many pairs was it trained on?").
+_ASKS_FOR_A_PAPER = re.compile(
+    r"^\s*(?:which|what)\s+(?:\w+\s+)?(?:paper|work|study|article|method|system|model)s?\b"
+    r"|^\s*(?:is|are) there\b",
+    re.I,
+)
 
 
 def missing_quantities(papers: list[StoredPaper], question: str) -> list[str]:
     """Quantities the question asks for ("how many GPUs") that none of the papers states."""
     missing = []
+    describes = _ASKS_FOR_A_PAPER.match(question) is not None
     for m in _HOW_MANY.finditer(question):
+        if describes and not re.search(
+            r"\band\s*(?:by|with|on|for|in|of|from)?\s*$", question[: m.start()], re.I
+        ):
+            continue
         asked = m.group(1)
         stem = query_terms(asked)
         if not stem:
