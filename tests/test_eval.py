@@ -13,6 +13,7 @@ import yaml
 
 from citecraft.answer import Answerer
 from citecraft.cli import main
+from citecraft.errors import InputError
 from citecraft.evaluate import Case, load_dataset, run_eval
 from citecraft.index import Index
 from citecraft.judge import OfflineJudge, strip_markers
@@ -408,3 +409,113 @@ def test_eval_with_an_llm_judge(
     assert data["metrics"]["overall"]["faithfulness"] == 0.5  # 2 claims, 1 supported
     assert data["metrics"]["overall"]["alce_citation_recall"] == 1.0
     assert (out / "latest-llm-fake-model.json").exists()
+
+
+BAD_CASES = """\
+- id: good-1
+  kind: fact
+  question: "What does NIRVANA improve?"
+  gold: [nirvana-neural-implicit-representations-fc3a787b]
+- id: broken
+  kind: fact
+  question: "an unterminated quote
+  gold: [x]
+- id: no-kind
+  question: "Which kind?"
+- id: opinion-1
+  kind: opinion
+  question: "Is this good?"
+- id: gold-as-text
+  kind: fact
+  question: "What is HNeRV?"
+  gold: hnerv-hybrid-neural-representation-5d0a550f
+- id: unanswerable-with-gold
+  kind: unanswerable
+  question: "What is the capital of France?"
+  gold: [nirvana-neural-implicit-representations-fc3a787b]
+- id: fact-without-gold
+  kind: fact
+  question: "What is HNeRV?"
+- id: bad-filter
+  kind: filter
+  question: "Which INR papers since?"
+  gold: [nirvana-neural-implicit-representations-fc3a787b]
+  filters: {since: "last spring"}
+- id: good-1
+  kind: fact
+  question: "A second case with the same id?"
+  gold: [nirvana-neural-implicit-representations-fc3a787b]
+- id: unknown-paper
+  kind: fact
+  question: "What does a paper we do not have say?"
+  gold: [no-such-paper-00000000]
+- id: good-2
+  kind: unanswerable
+  question: "What is the capital of France?"
+"""
+
+
+def test_read_dataset_rejects_each_bad_case_alone(tmp_path: Path) -> None:
+    from citecraft.evaluate import read_dataset
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(BAD_CASES, encoding="utf-8")
+    cases, rejected = read_dataset(path, known=lambda pid: not pid.startswith("no-such"))
+    assert [c.id for c in cases] == ["good-1", "good-2"]
+    reasons = {(r.where, r.case_id): r.reason for r in rejected}
+    assert list(reasons) == [
+        ("line 5", None),
+        ("line 9", "no-kind"),
+        ("line 11", "opinion-1"),
+        ("line 14", "gold-as-text"),
+        ("line 18", "unanswerable-with-gold"),
+        ("line 22", "fact-without-gold"),
+        ("line 25", "bad-filter"),
+        ("line 30", "good-1"),
+        ("line 34", "unknown-paper"),
+    ]
+    assert reasons[("line 5", None)].startswith("not valid YAML")
+    assert reasons[("line 9", "no-kind")] == "missing kind"
+    assert "unknown kind 'opinion'" in reasons[("line 11", "opinion-1")]
+    assert "must be a list" in reasons[("line 14", "gold-as-text")]
+    assert "no gold papers" in reasons[("line 18", "unanswerable-with-gold")]
+    assert "needs gold papers" in reasons[("line 22", "fact-without-gold")]
+    assert "last spring" in reasons[("line 25", "bad-filter")]
+    assert reasons[("line 30", "good-1")] == "duplicate id"
+    assert reasons[("line 34", "unknown-paper")] == "paper not in the index: no-such-paper-00000000"
+    with pytest.raises(InputError, match="8 bad case"):
+        load_dataset(path)
+
+
+def test_read_dataset_jsonl_keeps_the_lines_that_parse(tmp_path: Path) -> None:
+    from citecraft.evaluate import read_dataset
+
+    good = {"id": "u1", "kind": "unanswerable", "question": "What is the capital of France?"}
+    path = tmp_path / "cases.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n\n" + json.dumps({**good, "id": "u2"}) + "\n", "utf-8")
+    cases, rejected = read_dataset(path)
+    assert [c.id for c in cases] == ["u1", "u2"]
+    assert [(r.where, r.reason.split(" (")[0]) for r in rejected] == [("line 2", "not valid JSON")]
+
+
+def test_eval_cli_skips_invalid_cases_and_exits_6(readonly_bundled: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(BAD_CASES, encoding="utf-8")
+    out = tmp_path / "reports"
+    code, _stdout, stderr = run_cli("eval", str(path), "--out", str(out), "--no-chart")
+    assert code == 6, stderr
+    assert "skipped mixed.yaml line 34 (unknown-paper): paper not in the index" in " ".join(stderr.split())
+    report = json.loads((out / "latest-offline.json").read_text("utf-8"))
+    assert report["n_cases"] == 2 and len(report["rejected"]) == 9
+    assert "**9 invalid case(s) skipped**" in (out / "latest-offline.md").read_text("utf-8")
+
+
+def test_eval_cli_with_no_valid_case_writes_nothing(readonly_bundled: Path, tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text('- id: a\n  kind: fact\n  question: "x\n', encoding="utf-8")
+    out = tmp_path / "reports"
+    code, _stdout, stderr = run_cli("eval", str(path), "--out", str(out))
+    assert code == 2
+    assert "no case can be evaluated" in stderr and "not valid YAML" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()

@@ -96,9 +96,14 @@ def eval_command(
     one (lexical + embedding overlap, exact numbers) unless --judge names an LLM;
     every report says which judge produced it. Writes JSON + Markdown (+ PNG chart).
 
+    A case that cannot be read or checked (bad YAML/JSON, missing fields, unknown
+    kind, gold papers not in the index, duplicate id) is skipped with a warning; the
+    others are evaluated and the report lists what was skipped.
+
     Exit codes: 0 done; 1 overall faithfulness below --min-faithfulness; 2 bad
-    dataset or arguments; 3 index problem; 4 model or judge failure (e.g. a judge
-    reply that is not the JSON asked for).
+    dataset or arguments (nothing evaluated); 3 index problem; 4 model or judge
+    failure (e.g. a judge reply that is not the JSON asked for); 6 some cases were
+    skipped as invalid (the rest were evaluated and reported).
     """
     from .cli import _chat_model, _err_console, _out_console, emit_json, progress_bar
 
@@ -106,23 +111,33 @@ def eval_command(
         _print_compare(*compare_paths, as_json=as_json)
         return
     from .answer import Answerer
-    from .evaluate import default_dataset, default_label_sets, load_dataset, run_agreements, run_eval
+    from .errors import EXIT_PARTIAL, InputError
+    from .evaluate import default_dataset, default_label_sets, read_dataset, run_agreements, run_eval
     from .judge import LLMJudge, OfflineJudge
     from .report import write_reports
 
     dataset = dataset or default_dataset()
-    cases = load_dataset(dataset)
-    if not cases:
-        from .errors import InputError
-
-        raise InputError(f"{dataset}: no cases")
+    if not dataset.is_file():
+        raise InputError(
+            f"{dataset}: no such dataset file", "a YAML list of cases or JSONL; see evals/dataset.yaml"
+        )
     index = app.ensure_index()
+    cases, rejected = read_dataset(dataset, known=lambda pid: index.get(pid) is not None)
+    if not cases:
+        raise InputError(
+            f"{dataset}: no case can be evaluated"
+            + (f" ({len(rejected)} rejected; first: {rejected[0]})" if rejected else "")
+        )
+    err = _err_console()
+    for bad in rejected[:10]:
+        err.print(f"[yellow]skipped {dataset.name} {bad}[/yellow]", highlight=False)
+    if len(rejected) > 10:
+        err.print(f"[yellow]... and {len(rejected) - 10} more skipped (listed in the report)[/yellow]")
     # answers come from an LLM only when --model names one: a key or base URL alone (which
     # `ask` takes as "use gpt-4o-mini") must not silently change what is being evaluated
     answer_model = _chat_model(app, model, base_url) if model else None
     judge_llm = _chat_model(app, judge_model, base_url) if judge_model and judge_model != "offline" else None
     judge: Any = LLMJudge(judge_llm) if judge_llm is not None else OfflineJudge.from_index(index)
-    err = _err_console()
     err.print(
         f"[dim]judge: {judge.name}; answers: {answer_model.name if answer_model else 'extractive'}; "
         f"{len(cases)} cases from {dataset}[/dim]"
@@ -136,6 +151,7 @@ def eval_command(
             progress=lambda done, total: progress("cases", done, total),
             dataset=str(dataset),
         )
+        run.rejected = [r.to_json() for r in rejected]
         if judge_agreement:
             run.agreement = run_agreements(
                 index,
@@ -170,6 +186,12 @@ def eval_command(
         shown = "n/a" if faithfulness is None else f"{faithfulness:.3f}"
         err.print(f"[bold red]faithfulness {shown} is below --min-faithfulness {min_faithfulness}[/bold red]")
         sys.exit(EXIT_BELOW_THRESHOLD)
+    if rejected:
+        err.print(
+            f"[yellow]{len(rejected)} case(s) of {dataset.name} were not valid and were skipped; "
+            f"the scores cover the other {len(cases)}[/yellow]"
+        )
+        sys.exit(EXIT_PARTIAL)
 
 
 def _print_table(console: Any, report: dict[str, Any]) -> None:

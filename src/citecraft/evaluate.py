@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import CitecraftError, InputError
 
 KINDS = ("fact", "reworded", "multi", "topic", "unanswerable", "filter")
 
@@ -39,37 +39,141 @@ def default_dataset() -> Path:
     raise InputError("no default dataset found", "pass a dataset path: citecraft eval evals/dataset.yaml")
 
 
-def load_dataset(path: Path) -> list[Case]:
-    """Read cases from YAML (a list) or JSONL; every case needs id, kind and question."""
+@dataclass
+class Rejected:
+    """A dataset record that was not evaluated, and why (where: "line 12" or "case 4")."""
+
+    where: str
+    case_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}{f' ({self.case_id})' if self.case_id else ''}: {self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"where": self.where, "id": self.case_id, "reason": self.reason}
+
+
+_LISTS = ("gold", "acceptable", "facts")
+_FILTER_KEYS = ("since", "until", "min_authors", "max_authors")
+
+
+def _records(path: Path, text: str) -> tuple[list[tuple[str, Any]], list[Rejected]]:
+    """(where, record) pairs of a YAML list or JSONL file; a record that does not parse is rejected alone."""
+    import yaml
+
+    if path.suffix in (".jsonl", ".json"):
+        rows: list[tuple[str, Any]] = []
+        bad: list[Rejected] = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((f"line {n}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    bad.append(Rejected(f"line {n}", None, f"not valid JSON ({exc.msg}, column {exc.colno})"))
+        return rows, bad
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None  # parse each top-level "- " item alone below, so one broken case spoils only itself
+    else:
+        if data is None:
+            return [], []
+        if not isinstance(data, list):
+            raise InputError(
+                f"{path}: a dataset is a YAML list of cases", "each case starts with '- id: ...'"
+            )
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("-")]
+    rows, bad = [], []
+    for k, i in enumerate(starts):
+        chunk = "\n".join(lines[i : starts[k + 1] if k + 1 < len(starts) else len(lines)])
+        where = f"line {i + 1}"
+        if data is not None:
+            rows.append((where, data[k]) if k < len(data) else (where, None))
+            continue
+        try:
+            item = yaml.safe_load(chunk)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f"line {i + 1 + mark.line}" if mark is not None else where
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            bad.append(Rejected(where, None, f"not valid YAML ({problem} at {at})"))
+            continue
+        rows.append((where, item[0] if isinstance(item, list) and len(item) == 1 else item))
+    if data is None and not starts:
+        raise InputError(f"{path}: not valid YAML", "a dataset is a YAML list of cases, or JSONL")
+    return rows, bad
+
+
+def check_case(row: Any) -> Case | str:
+    """A Case from one record, or the reason it cannot be evaluated."""
+    if not isinstance(row, dict):
+        return "a case is a mapping with id, kind and question"
+    missing = [k for k in ("id", "kind", "question") if not row.get(k)]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if row["kind"] not in KINDS:
+        return f"unknown kind {row['kind']!r} (use one of {', '.join(KINDS)})"
+    if not isinstance(row["question"], str):
+        return "question must be text"
+    values: dict[str, Any] = {}
+    for key in _LISTS:
+        value = row.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            return f"{key} must be a list of strings, e.g. {key}: [paper-id]"
+        values[key] = [str(v) for v in value]
+    filters = row.get("filters") or {}
+    if not isinstance(filters, dict) or set(filters) - set(_FILTER_KEYS):
+        return f"filters must be a mapping with keys among {', '.join(_FILTER_KEYS)}"
+    if row["kind"] == "unanswerable" and values["gold"]:
+        return "an unanswerable case has no gold papers"
+    if row["kind"] != "unanswerable" and not values["gold"]:
+        return f"a {row['kind']} case needs gold papers"
+    case = Case(str(row["id"]), row["kind"], row["question"], filters=filters, **values)
+    try:
+        case_filters(case)
+    except CitecraftError as exc:
+        return f"bad filters: {exc}"
+    return case
+
+
+def read_dataset(path: Path, known: Callable[[str], bool] | None = None) -> tuple[list[Case], list[Rejected]]:
+    """Cases from YAML (a list) or JSONL, and the records rejected with the reason; one bad record
+    never spoils the others. With `known`, cases whose gold or acceptable papers are not in the index are
+    rejected too."""
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read dataset ({exc.strerror})") from None
-    if path.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        import yaml
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    rows, rejected = _records(path, text)
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for where, row in rows:
+        checked = check_case(row)
+        case_id = str(row["id"]) if isinstance(row, dict) and row.get("id") else None
+        if isinstance(checked, str):
+            rejected.append(Rejected(where, case_id, checked))
+        elif checked.id in seen:
+            rejected.append(Rejected(where, case_id, "duplicate id"))
+        elif known is not None and (
+            unknown := [p for p in checked.gold + checked.acceptable if not known(p)]
+        ):
+            rejected.append(Rejected(where, case_id, f"paper not in the index: {', '.join(unknown[:3])}"))
+        else:
+            seen.add(checked.id)
+            cases.append(checked)
+    rejected.sort(key=lambda r: int(r.where.split()[-1]))
+    return cases, rejected
 
-        rows = yaml.safe_load(text) or []
-    cases = []
-    for i, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not {"id", "kind", "question"} <= set(row):
-            raise InputError(f"{path}: case {i} needs id, kind and question")
-        if row["kind"] not in KINDS:
-            raise InputError(
-                f"{path}: case {row['id']} has unknown kind {row['kind']!r}", f"use one of {', '.join(KINDS)}"
-            )
-        cases.append(
-            Case(
-                **{
-                    k: (v if v is not None else Case.__dataclass_fields__[k].default_factory())  # type: ignore[misc,operator]
-                    if k in ("gold", "acceptable", "facts", "filters")
-                    else v
-                    for k, v in row.items()
-                    if k in Case.__dataclass_fields__
-                }
-            )
-        )
+
+def load_dataset(path: Path) -> list[Case]:
+    """Every case of a dataset; any bad record is an error naming all of them."""
+    cases, rejected = read_dataset(path)
+    if rejected:
+        raise InputError(f"{path}: {len(rejected)} bad case(s): " + "; ".join(map(str, rejected[:3])))
     return cases
 
 
@@ -77,7 +181,18 @@ def case_filters(case: Case) -> Any:
     from .retrieve import Filters
 
     f = case.filters or {}
-    return Filters.parse(f.get("since"), f.get("until"), f.get("min_authors"), f.get("max_authors"))
+
+    def count(key: str) -> int | None:
+        value = f.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not str(value).isdigit():
+            raise InputError(f"{key} must be a whole number, not {value!r}")
+        return int(value)
+
+    # YAML reads an unquoted 2023-01-01 as a date: take it as its ISO text
+    since, until = (None if f.get(k) is None else str(f[k]) for k in ("since", "until"))
+    return Filters.parse(since, until, count("min_authors"), count("max_authors"))
 
 
 def recall(found: list[str], gold: list[str]) -> float:
@@ -234,6 +349,7 @@ class EvalRun:
     created: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     agreement: dict[str, Any] | None = None
     topic_engine: str = "ask"
+    rejected: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def faithfulness(self) -> float | None:
@@ -254,6 +370,7 @@ class EvalRun:
             },
             "metric_help": METRICS,
             "judge_agreement": self.agreement,
+            "rejected": self.rejected,
             "cases": [r.to_json() for r in self.results],
         }
 

@@ -110,6 +110,13 @@ def to_markdown(report: dict[str, Any], chart: str | None = None) -> str:
         f"- cases: {report['n_cases']}, run {report['created']}, {report['seconds']:.1f} s",
         "",
     ]
+    rejected = report.get("rejected") or []
+    if rejected:
+        out += [f"- **{len(rejected)} invalid case(s) skipped** (not scored):", ""]
+        for r in rejected:
+            case_id = f" ({r['id']})" if r.get("id") else ""
+            out.append(f"  - {r['where']}{case_id}: {r['reason']}")
+        out.append("")
     out += ["## Scores per kind", "", _md_table(*metrics_rows(report)), ""]
     if chart:
         out += [f"![scores per kind]({chart})", ""]
