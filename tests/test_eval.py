@@ -519,3 +519,43 @@ def test_eval_cli_with_no_valid_case_writes_nothing(readonly_bundled: Path, tmp_
     assert "no case can be evaluated" in stderr and "not valid YAML" in stderr
     assert "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_judge_agreement_skips_bad_labels_alone(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        '- sentence: "NIRVANA models videos with adaptive networks [1]."\n'
+        "  cited: [nirvana-neural-implicit-representations-fc3a787b]\n"
+        "  label: supported\n"
+        '- sentence: "an unterminated quote\n'
+        '- sentence: "Cites a paper the index does not hold [1]."\n'
+        "  cited: [no-such-paper-00000000]\n"
+        "  label: supported\n"
+        '- sentence: "A label that is neither [1]."\n'
+        "  cited: [nirvana-neural-implicit-representations-fc3a787b]\n"
+        "  label: maybe\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "reports"
+    code, _stdout, stderr = run_cli(
+        "eval",
+        str(small_dataset),
+        "--judge-agreement",
+        "--labels",
+        str(labels),
+        "--out",
+        str(out),
+        "--no-chart",
+    )
+    assert code == 6, stderr
+    report = json.loads((out / "latest-offline.json").read_text("utf-8"))
+    agreement = report["judge_agreement"]["labels"]
+    assert agreement["n"] == 1
+    assert [(r["where"], r["reason"].split(" (")[0].split(":")[0]) for r in agreement["rejected"]] == [
+        ("line 4", "not valid YAML"),
+        ("line 5", "cited paper not in the index"),
+        ("line 8", "needs sentence, cited"),
+    ]
+    assert "3 judge label(s) were not valid" in " ".join(stderr.split())

@@ -159,6 +159,15 @@ def eval_command(
                 [labels] if labels else default_label_sets(dataset),
                 progress=lambda name, done, total: progress(name, done, total),
             )
+    for agreement in (run.agreement or {}).values():
+        for bad in agreement.get("rejected", []):
+            label_id = f" ({bad['id']})" if bad.get("id") else ""
+            err.print(
+                f"[yellow]skipped label {Path(agreement['labels']).name} {bad['where']}{label_id}: "
+                f"{bad['reason']}[/yellow]",
+                highlight=False,
+            )
+    skipped_labels = sum(len(a.get("rejected", [])) for a in (run.agreement or {}).values())
     report = run.to_json()
     paths = write_reports(report, out or default_reports_dir(dataset), chart=not no_chart)
     faithfulness = run.faithfulness
@@ -191,6 +200,9 @@ def eval_command(
             f"[yellow]{len(rejected)} case(s) of {dataset.name} were not valid and were skipped; "
             f"the scores cover the other {len(cases)}[/yellow]"
         )
+    if skipped_labels:
+        err.print(f"[yellow]{skipped_labels} judge label(s) were not valid and were skipped[/yellow]")
+    if rejected or skipped_labels:
         sys.exit(EXIT_PARTIAL)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CitecraftError, InputError
+from .listfile import Rejected, read_records
 
 KINDS = ("fact", "reworded", "multi", "topic", "unanswerable", "filter")
 
@@ -39,71 +39,8 @@ def default_dataset() -> Path:
     raise InputError("no default dataset found", "pass a dataset path: citecraft eval evals/dataset.yaml")
 
 
-@dataclass
-class Rejected:
-    """A dataset record that was not evaluated, and why (where: "line 12" or "case 4")."""
-
-    where: str
-    case_id: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where}{f' ({self.case_id})' if self.case_id else ''}: {self.reason}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"where": self.where, "id": self.case_id, "reason": self.reason}
-
-
 _LISTS = ("gold", "acceptable", "facts")
 _FILTER_KEYS = ("since", "until", "min_authors", "max_authors")
-
-
-def _records(path: Path, text: str) -> tuple[list[tuple[str, Any]], list[Rejected]]:
-    """(where, record) pairs of a YAML list or JSONL file; a record that does not parse is rejected alone."""
-    import yaml
-
-    if path.suffix in (".jsonl", ".json"):
-        rows: list[tuple[str, Any]] = []
-        bad: list[Rejected] = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((f"line {n}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    bad.append(Rejected(f"line {n}", None, f"not valid JSON ({exc.msg}, column {exc.colno})"))
-        return rows, bad
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        data = None  # parse each top-level "- " item alone below, so one broken case spoils only itself
-    else:
-        if data is None:
-            return [], []
-        if not isinstance(data, list):
-            raise InputError(
-                f"{path}: a dataset is a YAML list of cases", "each case starts with '- id: ...'"
-            )
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("-")]
-    rows, bad = [], []
-    for k, i in enumerate(starts):
-        chunk = "\n".join(lines[i : starts[k + 1] if k + 1 < len(starts) else len(lines)])
-        where = f"line {i + 1}"
-        if data is not None:
-            rows.append((where, data[k]) if k < len(data) else (where, None))
-            continue
-        try:
-            item = yaml.safe_load(chunk)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f"line {i + 1 + mark.line}" if mark is not None else where
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            bad.append(Rejected(where, None, f"not valid YAML ({problem} at {at})"))
-            continue
-        rows.append((where, item[0] if isinstance(item, list) and len(item) == 1 else item))
-    if data is None and not starts:
-        raise InputError(f"{path}: not valid YAML", "a dataset is a YAML list of cases, or JSONL")
-    return rows, bad
 
 
 def check_case(row: Any) -> Case | str:
@@ -148,7 +85,7 @@ def read_dataset(path: Path, known: Callable[[str], bool] | None = None) -> tupl
         raise InputError(f"{path}: cannot read dataset ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
-    rows, rejected = _records(path, text)
+    rows, rejected = read_records(path, text)
     cases: list[Case] = []
     seen: set[str] = set()
     for where, row in rows:
@@ -467,20 +404,28 @@ def label_set_name(path: Path) -> str:
 def run_agreement(
     index: Any, judge: Any, labels_path: Path, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Agreement of a judge with the hand labels (accuracy; precision/recall of 'unsupported')."""
-    from .errors import InputError
-    from .judge import judge_agreement, load_labels, paper_evidence
+    """Agreement of a judge with the hand labels (accuracy; precision/recall of 'unsupported').
 
-    rows = load_labels(labels_path)
-    missing = sorted({pid for r in rows for pid in r["cited"] if index.get(pid) is None})
-    if missing:
+    A label that cannot be read, or that cites a paper the index does not hold, is left out and listed
+    under "rejected"; a file with no usable label is an error."""
+    from .judge import judge_agreement, paper_evidence, read_labels
+
+    rows, rejected = read_labels(labels_path, known=lambda pid: index.get(pid) is not None)
+    if not rows:
         raise InputError(
-            f"{labels_path}: cited papers not in the index: {', '.join(missing[:3])}",
-            "judge labels refer to the bundled corpus",
+            f"{labels_path}: no usable label"
+            + (f" ({len(rejected)} rejected; first: {rejected[0]})" if rejected else ""),
+            "judge labels are a YAML list of sentence / cited / label records about papers in the index",
         )
     agreement = judge_agreement(judge, rows, lambda pid: paper_evidence(index.get(pid)), progress)
     name = label_set_name(labels_path)
-    return {"set": name, "about": LABEL_SETS[name], **agreement.to_json(), "labels": str(labels_path)}
+    return {
+        "set": name,
+        "about": LABEL_SETS[name],
+        **agreement.to_json(),
+        "labels": str(labels_path),
+        "rejected": [r.to_json() for r in rejected],
+    }
 
 
 def run_agreements(

@@ -45,11 +45,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import InputError, ModelError
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # the extractive engine opens each paragraph with "**Short title** (2023): "; that label is no claim
@@ -1479,19 +1480,45 @@ class Agreement:
         }
 
 
-def load_labels(path: Any) -> list[dict[str, Any]]:
-    import yaml
+def read_labels(
+    path: Path, known: Callable[[str], bool] | None = None
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Hand labels (sentence, cited paper ids, supported|unsupported) and the records rejected with the
+    reason; with `known`, labels citing a paper that is not in the index are rejected too."""
+    from .listfile import Rejected, read_records
 
-    from .errors import InputError
-
-    rows = yaml.safe_load(path.read_text("utf-8")) or []
-    for i, row in enumerate(rows, 1):
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read labels ({getattr(exc, 'strerror', None) or exc})") from None
+    records, rejected = read_records(path, text)
+    rows = []
+    for where, row in records:
+        label_id = str(row.get("id")) if isinstance(row, dict) and row.get("id") else None
         if (
             not isinstance(row, dict)
-            or not {"sentence", "cited", "label"} <= set(row)
-            or row["label"] not in ("supported", "unsupported")
+            or not isinstance(row.get("sentence"), str)
+            or not isinstance(row.get("cited"), list)
+            or row.get("label") not in ("supported", "unsupported")
         ):
-            raise InputError(f"{path}: label {i} needs sentence, cited and label (supported|unsupported)")
+            rejected.append(
+                Rejected(where, label_id, "needs sentence, cited (a list) and label (supported|unsupported)")
+            )
+        elif known is not None and (unknown := [str(p) for p in row["cited"] if not known(str(p))]):
+            rejected.append(
+                Rejected(where, label_id, f"cited paper not in the index: {', '.join(unknown[:3])}")
+            )
+        else:
+            rows.append(row)
+    rejected.sort(key=lambda r: int(r.where.split()[-1]))
+    return rows, rejected
+
+
+def load_labels(path: Path) -> list[dict[str, Any]]:
+    """Every label of a file; any bad record is an error naming the first ones."""
+    rows, rejected = read_labels(path)
+    if rejected:
+        raise InputError(f"{path}: {len(rejected)} bad label(s): " + "; ".join(map(str, rejected[:3])))
     return rows
 
 
