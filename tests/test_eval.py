@@ -222,48 +222,36 @@ def test_judge_agreement_reports_calibration_heldout_and_test_separately(
     )
 
 
-def test_judge_agreement_without_a_heldout_file_reports_calibration_only(
-    readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("test", "sets", "sizes"),
+    [
+        (False, ["calibration"], {"calibration": 3}),
+        (True, ["calibration", "test"], {"calibration": 3, "test": 4}),
+    ],
+    ids=["calibration-only", "calibration-and-test"],
+)
+def test_judge_agreement_reports_only_the_label_files_present(
+    readonly_bundled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    test: bool,
+    sets: list[str],
+    sizes: dict[str, int],
 ) -> None:
-    d = _label_dir(tmp_path, heldout=False)
-    assert (
-        main(
-            [
-                "eval",
-                str(d / "one.yaml"),
-                "--out",
-                str(tmp_path / "r"),
-                "--judge-agreement",
-                "--no-chart",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    d = _label_dir(tmp_path, heldout=False, test=test)
+    args = [
+        "eval",
+        str(d / "one.yaml"),
+        "--out",
+        str(tmp_path / "r"),
+        "--judge-agreement",
+        "--no-chart",
+        "--json",
+    ]
+    assert main(args) == 0
     agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
-    assert list(agreement) == ["calibration"] and agreement["calibration"]["n"] == 3
-
-
-def test_judge_agreement_reports_a_test_file_without_a_heldout_file(
-    readonly_bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    d = _label_dir(tmp_path, heldout=False, test=True)
-    assert (
-        main(
-            [
-                "eval",
-                str(d / "one.yaml"),
-                "--out",
-                str(tmp_path / "r"),
-                "--judge-agreement",
-                "--no-chart",
-                "--json",
-            ]
-        )
-        == 0
-    )
-    agreement = json.loads(capsys.readouterr().out)["judge_agreement"]
-    assert list(agreement) == ["calibration", "test"] and agreement["test"]["n"] == 4
+    assert list(agreement) == sets
+    assert {name: agreement[name]["n"] for name in sets} == sizes
 
 
 def test_markdown_of_a_report_with_the_old_single_agreement() -> None:
