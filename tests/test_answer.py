@@ -180,6 +180,17 @@ def test_unmentioned_numbers(question: str, missing: list[str]) -> None:
     assert unmentioned_numbers(question, "we train for 1000 steps and gain 10 % at 3.5 bits") == missing
 
 
+def test_a_several_paper_answer_quotes_the_top_paper_and_no_rhetorical_questions(index: Index) -> None:
+    # NeRV++ is retrieval's first paper; the papers below it used to take two sentences each and crowd
+    # it out, and "how can we further compress such a neural image?." was quoted as if it were a finding
+    answer = Answerer(index).ask(
+        "Which papers compress video with implicit neural representations, and how do they differ?"
+    )
+    assert answer.abstained is False
+    assert answer.citations[0].title == NERV_TITLE
+    assert not re.search(r"\?\W*\[\d+\]", answer.answer), answer.answer
+
+
 def test_a_paper_named_by_its_whole_title_is_the_only_one_cited(index: Index) -> None:
     # "Neural Architecture Search: Insights from 1000 Papers" is also named by its short name; the longer name wins
     answer = Answerer(index).ask(

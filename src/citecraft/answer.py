@@ -560,6 +560,10 @@ _QUANTITY = re.compile(
 )
 
 
+# a question the abstract asks ("how can we further compress such a neural image?.") is not a finding
+_QUESTION = re.compile(r"\?[\W]*$")
+
+
 def select_sentences(
     index: Index,
     question: str,
@@ -600,18 +604,31 @@ def select_sentences(
     chosen_rows: list[int] = []  # rows of `vectors` already picked
     per: dict[int, int] = {}
     top = scores[order[0]]
-    for idx in order:
+    lead = 0  # papers come in retrieval order
+
+    def take(idx: int, limit: int, only: int | None = None) -> bool:
         i, j, s = items[idx]
-        if len(picked) >= max_sentences or scores[idx] < min_ratio * top:
-            break
-        if per.get(i, 0) >= per_paper or s.rstrip().endswith("?") or BOILERPLATE.search(s):
-            continue
+        if (only is not None and i != only) or per.get(i, 0) >= limit or idx in chosen_rows:
+            return False
+        if _QUESTION.search(s) or BOILERPLATE.search(s):
+            return False
         if any(float(vectors[idx] @ vectors[k]) > 0.9 for k in chosen_rows):
-            continue  # says what a chosen sentence already says
-        chosen_rows.append(int(idx))
+            return False  # says what a chosen sentence already says
+        chosen_rows.append(idx)
         picked.append(Picked(i, j, s, scores[idx]))
         per[i] = per.get(i, 0) + 1
-    return picked
+        return True
+
+    # the paper retrieval ranks first is always quoted, even when the papers below it have more
+    # sentences that match the question's words
+    for idx in order:
+        if take(int(idx), 1, only=lead):
+            break
+    for idx in order:
+        if len(picked) >= max_sentences or scores[idx] < min_ratio * top:
+            break
+        take(int(idx), per_paper)
+    return sorted(picked, key=lambda p: -p.score)
 
 
 def compose_extractive(papers: list[StoredPaper], picked: list[Picked]) -> str:
