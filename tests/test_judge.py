@@ -81,23 +81,24 @@ def test_offline_judge_agreement_on_the_heldout_labels(index: Index) -> None:
 
 
 def test_offline_judge_agreement_on_the_test_labels(index: Index) -> None:
-    """The figures on labels written before the current checks and never used for tuning (40/70 before).
+    """The figures on labels never used for tuning: t-* written before the current checks (52/70 right),
+    t2-* written blind afterwards by someone who never saw the judge (55/72 right).
 
     These counts record the judge's behaviour; when the judge changes, update them - but never fit the
     judge's thresholds or rules to this file (that would make it one more development set)."""
     judge = OfflineJudge.from_index(index)
     result = run_agreement(index, judge, TEST)
     assert result["set"] == "test"
-    assert result["n"] == 70
+    assert result["n"] == 142
     assert result["confusion"] == {
-        "unsupported_as_unsupported": 23,
-        "supported_as_unsupported": 6,
-        "unsupported_as_supported": 12,
-        "supported_as_supported": 29,
+        "unsupported_as_unsupported": 44,
+        "supported_as_unsupported": 8,
+        "unsupported_as_supported": 27,
+        "supported_as_supported": 63,
     }
-    assert result["accuracy"] == round(52 / 70, 4)
-    assert result["precision_unsupported"] == round(23 / 29, 4)
-    assert result["recall_unsupported"] == round(23 / 35, 4)
+    assert result["accuracy"] == round(107 / 142, 4)
+    assert result["precision_unsupported"] == round(44 / 52, 4)
+    assert result["recall_unsupported"] == round(44 / 71, 4)
 
 
 def test_the_heldout_labels_are_disjoint_from_the_calibration_papers() -> None:
@@ -127,6 +128,9 @@ def test_the_test_labels_are_disjoint_from_the_development_papers() -> None:
     assert all(r.get("why") for r in test)
     assert len({r["id"] for r in test}) == len(test)
     assert sum(len(r["cited"]) > 1 for r in test) >= 4  # "Both A and B" sentences, true for both or for one
+    # the second batch cites none of the first batch's papers
+    first = {p for r in test if not r["id"].startswith("t2-") for p in r["cited"]}
+    assert not first & {p for r in test if r["id"].startswith("t2-") for p in r["cited"]}
 
 
 def test_numbers_are_normalised() -> None:
