@@ -23,7 +23,7 @@ Two judges share one interface (`supports(claim, evidence) -> bool`, `claims(tex
   - "Both A and B ..." citing A and B is judged against each paper on its own.
   Thresholds were calibrated on evals/judge_labels.yaml (see `CALIBRATION`), and the rules
   developed on it and on evals/judge_labels_heldout.yaml: agreement on both is optimistic.
-  evals/judge_labels_test.yaml (written before these rules) measures the judge on labels it
+  evals/judge_labels_test.yaml (written before these rules, plus a batch written blind later)
   was never tuned on, and must never be used to tune it.
 * `LLMJudge` ("llm:<model>"): a chat model with prompts/judge_claims.md (claim
   extraction) and prompts/judge_support.md (verdicts); replies are parsed strictly.
@@ -1095,7 +1095,7 @@ def is_claim(sentence: str) -> bool:
 @dataclass(frozen=True)
 class Calibration:
     """Thresholds of the offline judge, fitted on evals/judge_labels.yaml (52 hand labels); the checks were
-    developed on it and evals/judge_labels_heldout.yaml (76), never on evals/judge_labels_test.yaml (70)."""
+    developed on it and evals/judge_labels_heldout.yaml (76), never on evals/judge_labels_test.yaml (142)."""
 
     # accuracy is flat (51/52) for min_lexical 0.4-0.55 and min_combined 0.45-0.55: the middle is taken
     min_lexical: float = 0.45  # stemmed content-word recall in the best window, at least
