@@ -172,6 +172,9 @@ def test_answerable_questions_with_names_and_counts_are_answered(
         # years and author counts are metadata, decimals and percentages match as written
         ("Which papers since 2023 with at most 3 authors report 10% gains at 3.5 bits?", []),
         ("Which papers have 6 or more authors?", []),
+        # numbers that size the request are not facts to find
+        ("What are the 3 main approaches to video compression, in 2 short sentences?", []),
+        ("List the top 5 papers on pruning and name 4 of their findings.", []),
         # "pass@1", "top-5" and "7B" are names, left to unmentioned_names
         ("What pass@1 does the top-5 7B model get?", []),
     ],

@@ -313,6 +313,14 @@ _NUMBER = re.compile(
 )
 _METADATA_NUMBER = re.compile(r"^(?:1[89]|20)\d\d$")
 _AUTHORS_AFTER = re.compile(r"^\s*(?:or (?:more|fewer)\s+)?(?:co-?)?authors?\b", re.I)
+# numbers that size the request, not a fact asked about: "the top 5 papers", "3 main approaches", "in 2 sentences"
+_REQUEST_AFTER = re.compile(
+    r"^\s*(?:(?:main|key|most|best|major|important|different|recent|relevant|short|brief)\s+)*"
+    r"(?:papers?|works?|studies|study|articles?|approaches|methods?|ways?|examples?|ideas?|sentences?|bullets?"
+    r"|points?|words?|paragraphs?|lines?|items?|takeaways?|findings?|reasons?|differences?|things?)\b",
+    re.I,
+)
+_REQUEST_BEFORE = re.compile(r"\b(?:top|first|last|list|name|give(?: me)?)\s*$", re.I)
 
 
 def unmentioned_numbers(question: str, text: str) -> list[str]:
@@ -321,7 +329,10 @@ def unmentioned_numbers(question: str, text: str) -> list[str]:
     plain = text.replace(",", "")
     for m in _NUMBER.finditer(question):
         number = m.group(0).replace(",", "")
-        if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(question[m.end() :]):
+        after, before = question[m.end() :], question[: m.start()]
+        if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(after):
+            continue
+        if _REQUEST_AFTER.match(after) or _REQUEST_BEFORE.search(before):
             continue
         if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", plain):
             missing.append(m.group(0))
