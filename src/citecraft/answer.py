@@ -224,6 +224,25 @@ def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bo
     return covered / total if total else 0.0
 
 
+ABSENT_SHARE = 0.5
+
+
+def absent_share(index: Index, question: str) -> float:
+    """IDF-weighted share of the question's subject terms that no paper of the collection contains.
+
+    At ABSENT_SHARE or more, most of what the question is about is nowhere in the collection ("plasma
+    shape in a tokamak fusion reactor", "birdsong or whale calls"); a question reworded in everyday
+    words still shares most of its weight with the collection.
+    """
+    terms = [t for t in dict.fromkeys(query_terms(question)) if t not in _META and not t.isdigit()]
+    if not terms:
+        return 0.0
+    retriever, _ = index.bm25()
+    idf = term_idf(index)
+    total = sum(idf(t) for t in terms)
+    return sum(idf(t) for t in terms if t not in retriever.vocab_dict) / total if total else 0.0
+
+
 def term_idf(index: Index) -> Callable[[str], float]:
     """BM25's idf of a (stemmed) term over the index; a term no paper contains weighs most."""
     retriever, _ = index.bm25()
@@ -692,7 +711,12 @@ class Answerer:
             or unmentioned_numbers(question, retrieved)
             or missing_quantities([sp for sp in papers if sp.paper.paper_id in chosen], question)
         )
-        if not papers or score < self.threshold or unknown:
+        if (
+            not papers
+            or score < self.threshold
+            or unknown
+            or absent_share(self.index, question) >= ABSENT_SHARE
+        ):
             return Answer(
                 question,
                 ABSTAIN_PHRASE,
