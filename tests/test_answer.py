@@ -122,8 +122,8 @@ def test_question_naming_an_unknown_benchmark_abstains(index: Index) -> None:
         # the Yi paper is in the collection; what it never states is a number of GPUs
         "How many GPUs and how many GPU-hours were used to pretrain Yi-34B?",
         # reinforcement learning and control are in the collection; plasma, tokamaks and reactors are nowhere
-    "Which paper uses reinforcement learning to control the plasma shape in a tokamak fusion reactor?",
-    # Atari is in the collection; a figure over "all 57" games is not
+        "Which paper uses reinforcement learning to control the plasma shape in a tokamak fusion reactor?",
+        # Atari is in the collection; a figure over "all 57" games is not
         "What mean human-normalized score does the best method reach across all 57 Atari games?",
     ],
 )
@@ -151,6 +151,13 @@ def test_near_miss_questions_abstain(index: Index, question: str) -> None:
             "using atrous spatial pyramid pooling and a context-aware module?",
             "Encoder-Decoder Based Convolutional Neural Networks with Multi-Scale-Aware Modules for Crowd Counting",
         ),
+        # "how many crowd workers" counts workers: the abstract's "11,000 Amazon Mechanical Turk workers"
+        (
+            "How many social media comments and how many crowd workers were used in the faceted Rasch hate speech "
+            "measurement study?",
+            "Constructing interval variables via faceted Rasch measurement and multitask deep learning: a hate "
+            "speech application",
+        ),
         # a number the question relies on that the abstract states ("3.1 trillion")
         (
             "What goes into the 3.1 trillion tokens the Yi models were pretrained on?",
@@ -174,6 +181,8 @@ def test_answerable_questions_with_names_and_counts_are_answered(
         # years and author counts are metadata, decimals and percentages match as written
         ("Which papers since 2023 with at most 3 authors report 10% gains at 3.5 bits?", []),
         ("Which papers have 6 or more authors?", []),
+        # examples illustrate, they are not figures to find
+        ("Are people quicker when numbers are far apart, like 2 and 9, than close, like 8 and 9?", []),
         # numbers that size the request are not facts to find
         ("What are the 3 main approaches to video compression, in 2 short sentences?", []),
         ("List the top 5 papers on pruning and name 4 of their findings.", []),

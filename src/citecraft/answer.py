@@ -339,6 +339,8 @@ _REQUEST_AFTER = re.compile(
     r"|points?|words?|paragraphs?|lines?|items?|takeaways?|findings?|reasons?|differences?|things?)\b",
     re.I,
 )
+# an example the question gives ("far apart, like 2 and 9") illustrates; it is not a figure to find
+_EXAMPLE_BEFORE = re.compile(r"\b(?:like|such as|e\.g\.?|say|for example|for instance)\b[^,;:.?!]*$", re.I)
 _REQUEST_BEFORE = re.compile(r"\b(?:top|first|last|list|name|give(?: me)?)\s*$", re.I)
 
 
@@ -351,7 +353,7 @@ def unmentioned_numbers(question: str, text: str) -> list[str]:
         after, before = question[m.end() :], question[: m.start()]
         if _METADATA_NUMBER.match(number) or _AUTHORS_AFTER.match(after):
             continue
-        if _REQUEST_AFTER.match(after) or _REQUEST_BEFORE.search(before):
+        if _REQUEST_AFTER.match(after) or _REQUEST_BEFORE.search(before) or _EXAMPLE_BEFORE.search(before):
             continue
         if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", plain):
             missing.append(m.group(0))
@@ -368,6 +370,64 @@ _ASKS_FOR_A_PAPER = re.compile(
 )
 
 
+_NOT_NOUNS = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "may",
+        "might",
+        "must",
+        "and",
+        "or",
+        "but",
+        "of",
+        "in",
+        "on",
+        "for",
+        "to",
+        "with",
+        "by",
+        "at",
+        "from",
+        "per",
+        "than",
+        "that",
+        "which",
+        "there",
+        "used",
+        "needed",
+        "required",
+    ]
+)
+
+
+def _counted_noun(text: str) -> str:
+    """The noun a "how many" counts: the last word of the phrase after it ("crowd workers" in "how many
+    crowd workers were used"), which ends at the first stopword and is at most three words long."""
+    words: list[str] = []
+    for word in re.findall(r"[A-Za-z][\w-]*", text)[:3]:
+        if word.lower() in _NOT_NOUNS or not query_terms(word):
+            break
+        words.append(word)
+    return words[-1] if words else ""
+
+
 def missing_quantities(papers: list[StoredPaper], question: str) -> list[str]:
     """Quantities the question asks for ("how many GPUs") that none of the papers states."""
     missing = []
@@ -377,12 +437,12 @@ def missing_quantities(papers: list[StoredPaper], question: str) -> list[str]:
             r"\band\s*(?:by|with|on|for|in|of|from)?\s*$", question[: m.start()], re.I
         ):
             continue
-        asked = m.group(1)
+        asked = _counted_noun(question[m.start(1) :])
         stem = query_terms(asked)
         if not stem:
             continue
         found = any(
-            any(c.isdigit() for c in s) and stem[0] in query_terms(s)
+            any(c.isdigit() for c in s) and stem[-1] in query_terms(s)
             for sp in papers
             for s in [sp.paper.title, *sp.sentence_texts()]
         )
