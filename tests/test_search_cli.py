@@ -164,3 +164,21 @@ def test_usage_error_exits_2(readonly_bundled: Path) -> None:
     code, out, err = run_cli("search", QUERY, "-k", "0")
     assert code == 2
     assert "Invalid value for '-k'" in err and "Traceback" not in err
+
+
+def test_a_paper_bm25_ranks_first_fuses_with_its_real_dense_score(readonly_bundled: Path) -> None:
+    """DAGSurv's chunks are far down the dense ranking; with only the dense top-n it fused with a dense score
+    of 0, and whether it made the top-n depended on the approximate search (20% of processes missed it)."""
+    from citecraft.index import Index
+    from citecraft.retrieve import Retriever
+    from citecraft.settings import Settings
+
+    retriever = Retriever(Index(Settings()))
+    question = "What concordance index does DAGSurv reach on the METABRIC breast cancer dataset?"
+    dagsurv = "dagsurv-directed-acyclic-graph-b4200b1c"
+    assert dagsurv not in retriever.dense_scores(question, None, 15)  # outside the dense top-15
+    exact = retriever.exact_dense_scores(question, [dagsurv])[dagsurv][0]
+    assert exact > 0.3
+    hits = retriever.search(question, k=5, candidates=5).hits
+    assert hits[0].paper_id == dagsurv
+    assert hits[0].dense == pytest.approx(exact, abs=1e-5)

@@ -162,6 +162,29 @@ class Retriever:
                 out[pid] = (sim, doc.split("\n", 1)[-1])
         return out
 
+    def exact_dense_scores(self, query: str, paper_ids: list[str]) -> dict[str, tuple[float, str]]:
+        """paper_id -> (best chunk similarity, its text) for these papers, computed exactly from their stored
+        chunk embeddings (no approximate search: the same answer in every process)."""
+        import numpy as np
+
+        if not paper_ids:
+            return {}
+        vector = np.asarray(self.index.embedder().embed([query])[0], dtype=np.float32)
+        got = self.index.collection().get(
+            where={"paper_id": {"$in": paper_ids}}, include=["embeddings", "metadatas", "documents"]
+        )
+        if got["embeddings"] is None or not len(got["embeddings"]):
+            return {}
+        chunks = np.asarray(got["embeddings"], dtype=np.float32)
+        norms = np.linalg.norm(chunks, axis=1) * (np.linalg.norm(vector) or 1.0)
+        sims = chunks @ vector / np.where(norms > 0, norms, 1.0)
+        out: dict[str, tuple[float, str]] = {}
+        for meta, sim, doc in zip(got["metadatas"], sims, got["documents"], strict=True):
+            pid = str(meta["paper_id"])
+            if pid not in out or float(sim) > out[pid][0]:
+                out[pid] = (float(sim), doc.split("\n", 1)[-1])
+        return out
+
     def bm25_scores(self, query: str) -> dict[str, float]:
         retriever, ids = self.index.bm25()
         terms = query_terms(query)
@@ -194,6 +217,11 @@ class Retriever:
         timings["bm25"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         dense = self.dense_scores(query, allowed, n) if mode != "bm25" else {}
+        if mode == "hybrid":
+            # the nearest-neighbour search is approximate: a paper BM25 ranks high but whose chunks fall just
+            # outside the dense top-n would fuse with a dense score of 0 in some processes and not in others
+            top_lexical = sorted(lexical, key=lambda p: (-lexical[p], p))[:n]
+            dense.update(self.exact_dense_scores(query, [p for p in top_lexical if p not in dense]))
         timings["dense"] = (time.perf_counter() - t) * 1000
 
         fused = fuse(
