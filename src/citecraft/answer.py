@@ -370,51 +370,12 @@ _ASKS_FOR_A_PAPER = re.compile(
 )
 
 
-_NOT_NOUNS = frozenset(
-    [
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "can",
-        "could",
-        "would",
-        "will",
-        "should",
-        "may",
-        "might",
-        "must",
-        "and",
-        "or",
-        "but",
-        "of",
-        "in",
-        "on",
-        "for",
-        "to",
-        "with",
-        "by",
-        "at",
-        "from",
-        "per",
-        "than",
-        "that",
-        "which",
-        "there",
-        "used",
-        "needed",
-        "required",
-    ]
+# auxiliaries, prepositions and conjunctions: where the noun phrase after "how many" ends
+_NOT_NOUNS_TEXT = (
+    "is are was were be been being do does did have has had can could would will should may might must "
+    "and or but of in on for to with by at from per than that which there used needed required"
 )
+_NOT_NOUNS = frozenset(_NOT_NOUNS_TEXT.split())
 
 
 def _counted_noun(text: str) -> str:
