@@ -95,8 +95,16 @@ def test_extractive_answer_is_deterministic(index: Index) -> None:
     assert first == second
 
 
-def test_off_topic_question_abstains_with_the_fixed_phrase(index: Index) -> None:
-    answer = Answerer(index).ask("What is the best sourdough bread recipe?")
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the best sourdough bread recipe?",
+        # shares "best" and "recipe" (a training recipe) with a paper, and is like nothing in the collection
+        "best sourdough recipe?",
+    ],
+)
+def test_off_topic_question_abstains_with_the_fixed_phrase(index: Index, question: str) -> None:
+    answer = Answerer(index).ask(question)
     assert answer.abstained is True
     assert answer.answer == ABSTAIN_PHRASE
     assert answer.citations == []

@@ -109,16 +109,28 @@ def test_eval_cli_writes_reports_and_names_the_judge(
 
 
 def test_min_faithfulness_fails_the_run(
-    readonly_bundled: Path, small_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    readonly_bundled: Path,
+    small_dataset: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "reports"
-    code = main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "1.01", "--no-chart"])
-    assert code == 1
-    assert "below --min-faithfulness 1.01" in capsys.readouterr().err
-    assert (out / "latest-offline.json").exists()  # the reports are written all the same
     assert (
         main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "0.5", "--no-chart"]) == 0
     )
+    # a judge that finds nothing supported: faithfulness 0 is below the gate
+    monkeypatch.setattr(OfflineJudge, "supports", lambda self, claim, evidence: False)
+    (out / "latest-offline.json").unlink()
+    code = main(["eval", str(small_dataset), "--out", str(out), "--min-faithfulness", "0.5", "--no-chart"])
+    assert code == 1
+    assert "faithfulness 0.000 is below --min-faithfulness 0.5" in capsys.readouterr().err
+    assert (out / "latest-offline.json").exists()  # the reports are written all the same
+    # a gate no score can pass is a usage error, before anything runs
+    assert (
+        main(["eval", str(small_dataset), "--out", str(tmp_path / "r2"), "--min-faithfulness", "1.01"]) == 2
+    )
+    assert not (tmp_path / "r2").exists()
 
 
 def test_json_output_and_judge_agreement(
@@ -320,6 +332,34 @@ def test_compare_rejects_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     bad.write_text("[]", encoding="utf-8")
     good = _report(tmp_path, "a.json", 1.0)
     assert main(["eval", "--compare", str(good), str(bad)]) == 2
+
+
+def test_compare_rejects_metrics_that_are_not_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"metrics": {"overall": 5}}), encoding="utf-8")
+    assert main(["eval", "--compare", str(_report(tmp_path, "a.json", 1.0)), str(bad)]) == 2
+    assert "metrics for 'overall' are not a table" in capsys.readouterr().err
+
+
+def test_compare_warns_when_the_datasets_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _report(tmp_path, "a.json", 1.0)
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({**json.loads(a.read_text("utf-8")), "n_cases": 3}), encoding="utf-8")
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    assert "different datasets or case counts" in " ".join(capsys.readouterr().err.split())
+    assert main(["eval", "--compare", str(a), str(a)]) == 0
+    assert "different datasets" not in capsys.readouterr().err
+
+
+def test_eval_out_that_is_a_file_fails_before_running(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "afile"
+    target.write_text("x", encoding="utf-8")
+    code, out, err = run_cli("eval", str(small_dataset), "--out", str(target))
+    assert code == 2 and "is a file" in err and "judge:" not in err
 
 
 def test_reports_without_matplotlib_skip_the_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

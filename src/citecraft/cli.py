@@ -217,14 +217,14 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
 @click.pass_obj
 def papers(app: App, paper_id: str | None, as_json: bool) -> None:
     """List the papers in the index, or show one by PAPER_ID."""
-    from .errors import CitecraftError as _E
+    from .errors import InputError
 
     index = app.ensure_index()
     stored = index.papers()
     if paper_id:
         sp = stored.get(paper_id) or next((s for p, s in stored.items() if p.startswith(paper_id)), None)
         if sp is None:
-            raise _E(f"no paper with id {paper_id!r}", "see `citecraft papers` for the ids")
+            raise InputError(f"no paper with id {paper_id!r}", "see `citecraft papers` for the ids")
         if as_json:
             emit_json(sp.paper.to_dict())
         else:
@@ -289,9 +289,10 @@ def search(
     as_json: bool,
 ) -> None:
     """Hybrid search (dense + BM25) over the index; one line per paper."""
-    from .retrieve import Filters, Retriever
+    from .retrieve import Retriever
 
-    filters = Filters.parse(since, until, min_authors, max_authors)
+    _check_query(query, "query")
+    filters = _filters(since, until, min_authors, max_authors)
     result = Retriever(app.ensure_index()).search(query, k=k, filters=filters)
     if as_json:
         emit_json(result.to_json())
@@ -332,9 +333,58 @@ def _chat_model(app: App, model: str | None, base_url: str | None) -> Any:
     return get_chat_model(app.settings, model)
 
 
+def _check_writable(path: Path | None, what: str) -> None:
+    """Fail before the work, not after it, when `path` cannot be written as a file."""
+    from .errors import InputError
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a directory", "give a file name, e.g. refs.bib")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{what} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{what} {path}: not writable")
+
+
+_EXAMPLES = {
+    "query": 'citecraft search "video compression"',
+    "question": 'citecraft ask "Which datasets does NeRV++ evaluate on?"',
+    "topic": 'citecraft summarize "spiking neural networks"',
+}
+
+
+def _check_query(text: str, what: str) -> str:
+    from .errors import InputError
+
+    if not text.strip():
+        raise InputError(f"the {what} is empty", f"e.g. {_EXAMPLES[what]}")
+    return text
+
+
+def _filters(since: str | None, until: str | None, min_authors: int | None, max_authors: int | None) -> Any:
+    """Filters from the command line; impossible ones are a usage error, not an empty result."""
+    from .errors import InputError
+    from .retrieve import Filters
+
+    filters = Filters.parse(since, until, min_authors, max_authors)
+    for flag, value in (("--min-authors", min_authors), ("--max-authors", max_authors)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} {value}: a paper has at least one author")
+    if min_authors is not None and max_authors is not None and min_authors > max_authors:
+        raise InputError(f"--min-authors {min_authors} is above --max-authors {max_authors}")
+    if filters.since and filters.until and filters.since > filters.until:
+        raise InputError(f"--since {filters.since} is after --until {filters.until}")
+    return filters
+
+
 def _write_bib(path: Path, paper_ids: list[str], index: Any) -> None:
     from .bibtex import to_bibtex
 
+    if not paper_ids:
+        _err_console().print(f"[dim]nothing cited: {path} not written[/dim]")
+        return
     path.write_text(
         to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8"
     )
@@ -377,9 +427,10 @@ def ask(
     either way citations are validated against the retrieved papers.
     """
     from .answer import Answerer
-    from .retrieve import Filters
 
-    filters = Filters.parse(since, until, min_authors, max_authors)
+    _check_query(question, "question")
+    filters = _filters(since, until, min_authors, max_authors)
+    _check_writable(bib, "--bib")
     chat_model = _chat_model(app, model, base_url)
     streamed = chat_model is not None and not as_json and not no_stream and sys.stdout.isatty()
     on_token = (lambda t: click.echo(t, nl=False)) if streamed else None
@@ -422,10 +473,11 @@ def summarize(
     Retrieves widely, keeps the papers that are on topic (a calibrated cut offline,
     an LLM relevance check with --model) and says how many it found.
     """
-    from .retrieve import Filters
     from .summarize import summarize_topic
 
-    filters = Filters.parse(since, until, min_authors, max_authors)
+    _check_query(topic, "topic")
+    filters = _filters(since, until, min_authors, max_authors)
+    _check_writable(bib, "--bib")
     result = summarize_topic(app.ensure_index(), topic, _chat_model(app, model, base_url), filters)
     if as_json:
         emit_json(result.to_json())

@@ -50,7 +50,7 @@ EXIT_BELOW_THRESHOLD = 1
 )
 @click.option(
     "--min-faithfulness",
-    type=float,
+    type=click.FloatRange(0.0, 1.0),
     default=None,
     help="Exit with code 1 when overall faithfulness is below this value (reports are still written).",
 )
@@ -117,6 +117,7 @@ def eval_command(
     from .report import write_reports
 
     dataset = dataset or default_dataset()
+    reports_dir = out or default_reports_dir(dataset)
     if not dataset.is_file():
         raise InputError(
             f"{dataset}: no such dataset file", "a YAML list of cases or JSONL; see evals/dataset.yaml"
@@ -128,6 +129,7 @@ def eval_command(
             f"{dataset}: no case can be evaluated"
             + (f" ({len(rejected)} rejected; first: {rejected[0]})" if rejected else "")
         )
+    _make_reports_dir(reports_dir)
     err = _err_console()
     for bad in rejected[:10]:
         err.print(f"[yellow]skipped {dataset.name} {bad}[/yellow]", highlight=False)
@@ -169,7 +171,7 @@ def eval_command(
             )
     skipped_labels = sum(len(a.get("rejected", [])) for a in (run.agreement or {}).values())
     report = run.to_json()
-    paths = write_reports(report, out or default_reports_dir(dataset), chart=not no_chart)
+    paths = write_reports(report, reports_dir, chart=not no_chart)
     faithfulness = run.faithfulness
     below = min_faithfulness is not None and (faithfulness is None or faithfulness < min_faithfulness)
     if as_json:
@@ -234,6 +236,18 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
             console.print(f"  {agreement_line(name, agreement)}", highlight=False)
 
 
+def _make_reports_dir(path: Path) -> None:
+    """Create the report directory before the evaluation runs, so a bad --out fails in a second, not after."""
+    from .errors import InputError
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path} is a file", "give a directory for the reports")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot create the report directory ({exc.strerror})") from None
+
+
 def _print_compare(a: Path, b: Path, as_json: bool) -> None:
     from .cli import _err_console, _out_console, emit_json
     from .report import compare
@@ -245,6 +259,11 @@ def _print_compare(a: Path, b: Path, as_json: bool) -> None:
     from rich.table import Table
 
     console = _wide(_out_console())
+    if not result["same_dataset"]:
+        _err_console().print(
+            "[yellow]the reports cover different datasets or case counts: the differences mix "
+            "pipeline changes with dataset changes[/yellow]"
+        )
     if not result["same_judge"]:
         _err_console().print(
             f"[yellow]the reports were judged differently: {result['a']['judge']} vs "

@@ -190,6 +190,24 @@ class Index:
                 self._derived[self._key("paper", sp)] = v
         return np.stack([self._derived[self._key("paper", sp)] for sp in papers])
 
+    def chunk_matrix(self) -> tuple[list[str], list[str], Any]:
+        """(paper id, text, unit-length vector) of every stored chunk, read from Chroma once per process and
+        index state (the manifest's modification time and the chunk count)."""
+        import numpy as np
+
+        collection = self.collection()
+        stamp = self.manifest_path.stat().st_mtime_ns if self.manifest_path.exists() else 0
+        key = ("chunks", str(collection.name), f"{stamp}:{collection.count()}")
+        if key not in self._derived:
+            got = collection.get(include=["embeddings", "metadatas", "documents"])
+            raw = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+            norms = np.linalg.norm(raw, axis=1, keepdims=True)
+            matrix = (raw / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+            pids = [str(m["paper_id"]) for m in got["metadatas"]]
+            self._derived = {k: v for k, v in self._derived.items() if k[0] != "chunks"}
+            self._derived[key] = (pids, list(got["documents"]), matrix)
+        return self._derived[key]  # type: ignore[no-any-return]
+
     def paper_terms(self, sp: StoredPaper) -> frozenset[str]:
         """The paper's BM25 terms (stemmed, stopwords removed)."""
         from .retrieve import query_terms

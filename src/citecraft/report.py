@@ -252,6 +252,12 @@ def load_report(path: Path) -> dict[str, Any]:
         raise InputError(
             f"{path}: not an eval report (no 'metrics')", "pass JSON files written by citecraft eval"
         )
+    bad = [k for k, row in data["metrics"].items() if not isinstance(row, dict)]
+    if bad:
+        raise InputError(
+            f"{path}: not an eval report (metrics for {bad[0]!r} are not a table)",
+            "pass JSON files written by citecraft eval",
+        )
     return data
 
 
@@ -281,5 +287,8 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
             "created": rb.get("created"),
         },
         "same_judge": ra.get("judge") == rb.get("judge"),
+        # scores over different case sets are not comparable metric by metric
+        "same_dataset": (Path(str(ra.get("dataset"))).name, ra.get("n_cases"))
+        == (Path(str(rb.get("dataset"))).name, rb.get("n_cases")),
         "rows": rows,
     }
