@@ -316,7 +316,7 @@ def test_chat_in_ci_without_a_terminal_ends_at_end_of_input(home: Path) -> None:
     assert err.strip() == "The index is empty: ingesting the bundled corpus first."
     assert "\x1b[" not in out + err and "\r" not in out + err
     assert BANNER.match(out.splitlines()[0])
-    assert out.splitlines()[1:] == ["you> "]
+    assert out.splitlines()[1:] == []  # piped: no prompts
     assert not (home / "chats").exists()  # nothing asked, nothing saved
 
 
@@ -355,3 +355,23 @@ def test_an_ordinal_word_that_points_at_no_listed_paper_is_left_alone() -> None:
         rewrite_offline("what does the last one propose?", last, index=None)
         == "Paper C: what does this paper propose?"
     )  # type: ignore[arg-type]
+
+
+def test_a_follow_up_with_nothing_to_point_at_is_declined(readonly_bundled: Path) -> None:
+    code, out, err = run_cli(
+        "chat",
+        "--session",
+        "refer",
+        input="what about the second one?\nWhat is HNeRV?\nhow do the first and second compare?\n/quit\n",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "There is no earlier answer with papers to refer to: ask a full question first." in lines
+    assert "The last answer cited only 1 paper (see /sources)." in lines
+    assert "(searching for:" not in out  # neither follow-up was sent on as a search
+
+
+def test_ask_points_a_follow_up_to_chat(readonly_bundled: Path) -> None:
+    code, out, err = run_cli("ask", "what about the second one?")
+    assert code == 2 and out == ""
+    assert "refers to a paper of an earlier answer" in err and "citecraft chat" in err

@@ -36,6 +36,19 @@ _ORDINAL_RE = re.compile(
     + r")(?:\s+(?:one|paper|papers|work))?\b",
     re.I,
 )
+# a question that can only mean papers of an earlier answer: "the second one", "what about the third?"
+_REFERS_BACK = re.compile(
+    r"\bthe\s+(" + "|".join(_ORDINALS) + r")\s+(?:one|ones)\b"
+    r"|^\W*(?:and\s+)?(?:what|how)\s+about\s+the\s+(" + "|".join(_ORDINALS) + r")\b",
+    re.I,
+)
+
+
+def refers_back(question: str) -> bool:
+    """The question points at a paper of an earlier answer by its place ("the second one")."""
+    return _REFERS_BACK.search(question) is not None
+
+
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
 _PRONOUN = re.compile(
     r"\b(?:it|they|them|these|those|this paper|that paper|these papers|those papers)\b", re.I
@@ -101,6 +114,21 @@ class ChatSession:
             return text.strip().strip('"') or question
         topical = next((t for t in reversed(self.turns) if t.kind != "ordinal"), self.turns[-1])
         return rewrite_offline(question, self.turns[-1], self.index, topical)
+
+    def reference_problem(self, question: str) -> str | None:
+        """Why a follow-up cannot be resolved ("the second one" with no earlier answer, or one citing a
+        single paper), or None."""
+        cited = self.turns[-1].citations if self.turns else []
+        if not cited:
+            if refers_back(question):
+                return "There is no earlier answer with papers to refer to: ask a full question first."
+            return None
+        wanted = [_ORDINALS[m.group(1).lower()] for m in _ORDINAL_RE.finditer(question)]
+        out_of_range = [n for n in wanted if not -len(cited) <= (n - 1 if n > 0 else n) < len(cited)]
+        if out_of_range and (refers_back(question) or len(wanted) > 1):
+            n = len(cited)
+            return f"The last answer cited only {n} paper{'s' if n != 1 else ''} (see /sources)."
+        return None
 
     def ask(self, question: str) -> tuple[str, Answer]:
         standalone = self.rewrite(question)

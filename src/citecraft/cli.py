@@ -427,8 +427,15 @@ def ask(
     either way citations are validated against the retrieved papers.
     """
     from .answer import Answerer
+    from .chat import refers_back
+    from .errors import InputError
 
     _check_query(question, "question")
+    if refers_back(question):
+        raise InputError(
+            "the question refers to a paper of an earlier answer",
+            "ask it in `citecraft chat`, which keeps the conversation, or name the paper",
+        )
     filters = _filters(since, until, min_authors, max_authors)
     _check_writable(bib, "--bib")
     chat_model = _chat_model(app, model, base_url)
@@ -508,12 +515,19 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
         for warning in convo.warnings:
             _err_console().print(f"[yellow]warning:[/yellow] {escape(warning)}", markup=True, soft_wrap=True)
     click.echo(f"citecraft chat ({len(app.index.papers())} papers; /sources, /reset, /quit)")
+    interactive = sys.stdin.isatty()  # piped questions get answers only, no "you> " prompts in the output
     while True:
-        try:
-            question = click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()
-        except (EOFError, click.exceptions.Abort):
-            click.echo()
-            break
+        if interactive:
+            try:
+                question = click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()
+            except (EOFError, click.exceptions.Abort):
+                click.echo()
+                break
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            question = line.strip()
         if not question:
             continue
         if question in ("/quit", "/exit", "/q"):
@@ -531,6 +545,10 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
             continue
         if question.startswith("/"):
             click.echo("unknown command; use /sources, /reset or /quit")
+            continue
+        problem = convo.reference_problem(question)
+        if problem:
+            click.echo(problem + "\n")
             continue
         standalone, answer = convo.ask(question)
         if standalone != question:
