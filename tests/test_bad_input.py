@@ -55,21 +55,21 @@ CASES = [
         "not-json.jsonl",
         jl(NEW_D) + b'{"title": "Broken", "abstract": \n' + jl(NEW_E),
         6,
-        ":2: not valid JSON (Expecting value); skipped",
+        ":2: not valid JSON (Expecting value)",
         [NEW_D["title"], NEW_E["title"]],
     ),
     Case(
         "no-abstract.jsonl",
         jl(NEW_D) + b"\n" + jl({"title": "A Lonely Title", "date": "2020-01-01"}),
         6,
-        ":3: record 'A Lonely Title' has no abstract; skipped",
+        ":3: record 'A Lonely Title' has no abstract",
         [NEW_D["title"]],
     ),
     Case(
         "latin1.jsonl",
         jl(NEW_D) + '{"title": "Caf\xe9 Culture", "abstract": "Espresso."}\n'.encode("latin-1") + jl(NEW_E),
         6,
-        ":2: line is not valid UTF-8; skipped",
+        ":2: line is not valid UTF-8",
         [NEW_D["title"], NEW_E["title"]],
     ),
 ]
@@ -245,7 +245,23 @@ def test_cli_ingest_title_with_square_brackets(indexed: Path, tmp_path: Path) ->
     path.write_bytes(jl(NEW_D, {"title": "Closing [/b] and [bold] tags"}))
     code, out, err = run_cli("ingest", str(path))
     assert "Traceback" not in err
-    assert err.splitlines() == [
-        f"skipped {path}:2: record 'Closing [/b] and [bold] tags' has no abstract; skipped"
-    ]
+    assert err.splitlines() == [f"skipped {path}:2: record 'Closing [/b] and [bold] tags' has no abstract"]
     assert code == 6
+
+
+def test_fields_that_are_not_text_reject_the_record_alone(tmp_path: Path) -> None:
+    path = tmp_path / "typed.jsonl"
+    path.write_bytes(
+        jl(NEW_D)
+        + jl({"title": 12345, "abstract": "An abstract."})
+        + jl({"title": "A title", "abstract": ["list", "abstract"]})
+        + jl({"title": "Another title", "abstract": "Text.", "authors": 7})
+        + jl(NEW_E)
+    )
+    result = read_paths([path])
+    assert [p.title for p in result.papers] == [NEW_D["title"], NEW_E["title"]]
+    messages = [str(p) for p in result.problems]
+    assert len(messages) == 3
+    assert "title is int '12345', not text" in messages[0]
+    assert "abstract is list" in messages[1]
+    assert "authors are int 7" in messages[2]

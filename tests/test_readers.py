@@ -361,9 +361,7 @@ def test_json_array_with_forced_format(tmp_path: Path) -> None:
     assert [(p.paper_id, p.abstract) for p in result.papers] == [
         ("attention-is-all-you-37f63852", VASWANI_ABS)
     ]
-    assert [(p.line, p.message) for p in result.problems] == [
-        (2, "record 'No Abstract' has no abstract; skipped")
-    ]
+    assert [(p.line, p.message) for p in result.problems] == [(2, "record 'No Abstract' has no abstract")]
 
 
 def test_json_array_is_detected(tmp_path: Path) -> None:
@@ -417,8 +415,8 @@ def test_csv_reader_quoted_cells_and_line_numbers(tmp_path: Path) -> None:
     assert (b.authors, b.n_authors, b.upvotes) == (["Jacob Devlin", "Ming-Wei Chang"], 2, None)
     assert b.sources == [f"{path}:3"]
     assert [(p.line, p.message) for p in result.problems] == [
-        (5, "record 'No Abstract Here' has no abstract; skipped"),  # the BERT row spans lines 3-4
-        (6, "row has more cells than the header; skipped"),
+        (5, "record 'No Abstract Here' has no abstract"),  # the BERT row spans lines 3-4
+        (6, "row has more cells than the header"),
     ]
 
 
@@ -493,7 +491,7 @@ def test_bibtex_reader(tmp_path: Path) -> None:
         2021,
     )
     assert [(p.file, p.line, p.message) for p in result.problems] == [
-        (str(path), 25, "record 'A Paper Without Abstract' has no abstract; skipped")
+        (str(path), 25, "record 'A Paper Without Abstract' has no abstract")
     ]
 
 
@@ -506,7 +504,7 @@ def test_bibtex_unbalanced_entry_is_reported(tmp_path: Path) -> None:
     )
     result = read_file(path)
     assert [p.title for p in result.papers] == ["Fine Title"]
-    assert [(p.line, p.message) for p in result.problems] == [(3, "@article entry is not closed; skipped")]
+    assert [(p.line, p.message) for p in result.problems] == [(3, "@article entry is not closed")]
 
 
 def test_bibtex_parenthesized_entry(tmp_path: Path) -> None:
@@ -587,7 +585,7 @@ def test_atom_reader(tmp_path: Path) -> None:
         "http://arxiv.org/abs/1706.03762v7",
     )
     assert [(x.file, x.message) for x in result.problems] == [
-        (str(path), "entry 2: record 'An Entry Without Summary' has no abstract; skipped")
+        (str(path), "entry 2: record 'An Entry Without Summary' has no abstract")
     ]
 
 

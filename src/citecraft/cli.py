@@ -183,7 +183,8 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
     from rich.markup import escape
 
     for problem in result.problems:
-        err.print(f"[yellow]skipped[/yellow] {escape(str(problem))}", soft_wrap=True, markup=True)
+        text = str(problem)
+        err.print(f"[yellow]skipped[/yellow] {escape(text)}", soft_wrap=True, markup=True)
     if not result.papers and not (rebuild and app.index.exists()):
         raise InputError("no papers could be read; the index was not changed")
     with progress_bar() as progress:

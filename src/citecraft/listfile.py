@@ -38,7 +38,9 @@ def read_records(path: Path, text: str) -> tuple[list[tuple[str, Any]], list[Rej
                 try:
                     rows.append((f"line {n}", json.loads(line)))
                 except json.JSONDecodeError as exc:
-                    bad.append(Rejected(f"line {n}", None, f"not valid JSON ({exc.msg}, column {exc.colno})"))
+                    bad.append(
+                        Rejected(f"line {n}", None, f"not valid JSON: {exc.msg} at column {exc.colno}")
+                    )
         return rows, bad
     try:
         data = yaml.safe_load(text)

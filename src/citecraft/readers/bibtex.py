@@ -105,14 +105,14 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         open_at = m.end() - 1
         end = _entry_end(text, open_at)
         if end < 0:
-            result.problems.append(Problem(file, f"@{kind} entry is not closed; skipped", line))
+            result.problems.append(Problem(file, f"@{kind} entry is not closed", line))
             continue
         body = text[open_at + 1 : end]
         key, _, rest = body.partition(",")
         try:
             fields = parse_fields(rest)
         except ValueError as exc:
-            result.problems.append(Problem(file, f"entry {key.strip()!r}: {exc}; skipped", line))
+            result.problems.append(Problem(file, f"entry {key.strip()!r}: {exc}", line))
             continue
         if "date" not in fields and "year" in fields:
             fields["date"] = fields["year"] + (

@@ -78,7 +78,7 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
             current = _entry(result, file, title, (n, line))
             title = None
     if title is not None:
-        result.problems.append(Problem(file, f"title {title[1][:60]!r} has no abstract; skipped", title[0]))
+        result.problems.append(Problem(file, f"title {title[1][:60]!r} has no abstract", title[0]))
     return result
 
 
@@ -86,7 +86,7 @@ def _entry(result: ReadResult, file: str, title: tuple[int, str], abstract: tupl
     (tn, t), (_, a) = title, abstract
     if len(t) > MAX_TITLE or len(a) < MIN_ABSTRACT:
         result.problems.append(
-            Problem(file, f"expected a title then an abstract, got {t[:40]!r} / {a[:40]!r}; skipped", tn)
+            Problem(file, f"expected a title then an abstract, got {t[:40]!r} / {a[:40]!r}", tn)
         )
         return None
     paper = Paper(title=t, abstract=a, sources=[f"{file}:{tn}"])

@@ -86,15 +86,23 @@ def _int(value: object) -> int | None:
 
 
 def paper_from_fields(fields: dict[str, object], source: str) -> Paper:
-    """Raise ValueError naming what is missing when a record has no title or abstract."""
+    """Raise ValueError naming what is missing when a record has no title or abstract, or what is wrong
+    when they are not text (a number or a list where the title or abstract should be)."""
+    for key in ("title", "abstract"):
+        value = _pick(fields, key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"record's {key} is {type(value).__name__} {str(value)[:40]!r}, not text")
+    authors = _pick(fields, "authors")
+    if authors is not None and not isinstance(authors, str | list):
+        raise ValueError(f"record's authors are {type(authors).__name__} {authors!r}, not a list or text")
     title = " ".join(str(_pick(fields, "title") or "").split())
     abstract = " ".join(str(_pick(fields, "abstract") or "").split())
     if not title and not abstract:
-        raise ValueError("record has no title and no abstract; skipped")
+        raise ValueError("record has no title and no abstract")
     if not title:
-        raise ValueError("record has no title; skipped")
+        raise ValueError("record has no title")
     if not abstract:
-        raise ValueError(f"record {title[:60]!r} has no abstract; skipped")
+        raise ValueError(f"record {title[:60]!r} has no abstract")
     iso, month_day, year = parse_date(_pick(fields, "date"))
     if year is None:
         year = _int(_pick(fields, "year"))

@@ -24,12 +24,12 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         if not line.strip():
             continue
         if n in bad_lines:
-            result.problems.append(Problem(file, "line is not valid UTF-8; skipped", n))
+            result.problems.append(Problem(file, "line is not valid UTF-8", n))
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.problems.append(Problem(file, f"not valid JSON ({exc.msg}); skipped", n))
+            result.problems.append(Problem(file, f"not valid JSON ({exc.msg})", n))
             continue
         _one(result, file, n, record)
     return result
@@ -37,6 +37,6 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
 
 def _one(result: ReadResult, file: str, n: int, record: object) -> None:
     if not isinstance(record, dict):
-        result.problems.append(Problem(file, "expected a JSON object; skipped", n))
+        result.problems.append(Problem(file, "expected a JSON object", n))
         return
     make_paper(file, n, record, result)

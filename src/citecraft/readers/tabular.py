@@ -22,10 +22,10 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
         line = start
         start = reader.line_num + 1
         if any(n in bad_lines for n in range(line, reader.line_num + 1)):
-            result.problems.append(Problem(file, "row is not valid UTF-8; skipped", line))
+            result.problems.append(Problem(file, "row is not valid UTF-8", line))
             continue
         if None in row:  # more cells than columns
-            result.problems.append(Problem(file, "row has more cells than the header; skipped", line))
+            result.problems.append(Problem(file, "row has more cells than the header", line))
             continue
         make_paper(file, line, {k: v for k, v in row.items() if k}, result)
     return result
