@@ -72,7 +72,9 @@ class OpenAIEmbedder:
             or ("unused" if base_url or os.environ.get("OPENAI_BASE_URL") else None)
         )
         if key is None:
-            raise ConfigError("openai embeddings need OPENAI_API_KEY (or a --base-url for a local server)")
+            raise ConfigError(
+                "openai embeddings need OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server)"
+            )
         self._client = OpenAI(
             api_key=key, base_url=base_url or os.environ.get("OPENAI_BASE_URL"), max_retries=3, timeout=60
         )

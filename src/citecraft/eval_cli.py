@@ -131,6 +131,7 @@ def eval_command(
         )
     _make_reports_dir(reports_dir)
     err = _err_console()
+    err.soft_wrap = True
     for bad in rejected[:10]:
         err.print(f"[yellow]skipped {dataset.name} {bad}[/yellow]", highlight=False)
     if len(rejected) > 10:
@@ -142,7 +143,7 @@ def eval_command(
     judge: Any = LLMJudge(judge_llm) if judge_llm is not None else OfflineJudge.from_index(index)
     err.print(
         f"[dim]judge: {judge.name}; answers: {answer_model.name if answer_model else 'extractive'}; "
-        f"{len(cases)} cases from {dataset}[/dim]"
+        f"{len(cases)} case{'s' if len(cases) != 1 else ''} from {dataset}[/dim]"
     )
     with progress_bar() as progress:
         run = run_eval(
@@ -214,11 +215,13 @@ def _print_table(console: Any, report: dict[str, Any]) -> None:
     from .report import agreement_line, agreement_sets, metrics_rows
 
     header, rows = metrics_rows(report)
-    title = (
+    n = report["n_cases"]
+    console.print(
         f"citecraft eval — judge: {report['judge']} — answers: {report['answer_model']} — "
-        f"{report['n_cases']} cases in {report['seconds']:.1f}s"
+        f"{n} case{'s' if n != 1 else ''} in {report['seconds']:.1f}s",
+        soft_wrap=True,
     )
-    table = Table(title=title, title_justify="left")
+    table = Table()
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")
     for row in rows:
