@@ -230,3 +230,10 @@ def test_bib_is_checked_before_answering_and_not_written_for_an_abstention(
     code, out, err = run_cli("ask", "What is the best sourdough bread recipe?", "--bib", str(bib))
     assert code == 0 and "does not cover" in out
     assert not bib.exists() and "nothing cited" in err
+
+
+@pytest.mark.parametrize("command", ["ask", "summarize"])
+def test_filters_that_leave_no_paper_say_so(readonly_bundled: Path, command: str) -> None:
+    code, out, err = run_cli(command, "implicit neural representations for video", "--since", "2030-01-01")
+    assert code == 0, err
+    assert out.strip() == "No papers match (since 2030-01-01)."

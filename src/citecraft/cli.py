@@ -380,6 +380,14 @@ def _filters(since: str | None, until: str | None, min_authors: int | None, max_
     return filters
 
 
+def _nothing_matches(index: Any, filters: Any, as_json: bool) -> bool:
+    """Say so when the filters leave no paper at all (rather than "the collection does not cover this")."""
+    if not filters.active or as_json or any(filters.accepts(sp) for sp in index.papers().values()):
+        return False
+    click.echo(f"No papers match ({filters.describe()}).")
+    return True
+
+
 def _write_bib(path: Path, paper_ids: list[str], index: Any) -> None:
     from .bibtex import to_bibtex
 
@@ -440,6 +448,8 @@ def ask(
     filters = _filters(since, until, min_authors, max_authors)
     _check_writable(bib, "--bib")
     chat_model = _chat_model(app, model, base_url)
+    if _nothing_matches(app.ensure_index(), filters, as_json):
+        return
     streamed = chat_model is not None and not as_json and not no_stream and sys.stdout.isatty()
     on_token = (lambda t: click.echo(t, nl=False)) if streamed else None
     answer = Answerer(app.ensure_index(), chat_model, k=k).ask(question, filters, on_token=on_token)
@@ -486,6 +496,8 @@ def summarize(
     _check_query(topic, "topic")
     filters = _filters(since, until, min_authors, max_authors)
     _check_writable(bib, "--bib")
+    if _nothing_matches(app.ensure_index(), filters, as_json):
+        return
     result = summarize_topic(app.ensure_index(), topic, _chat_model(app, model, base_url), filters)
     if as_json:
         emit_json(result.to_json())
