@@ -237,3 +237,14 @@ def test_filters_that_leave_no_paper_say_so(readonly_bundled: Path, command: str
     code, out, err = run_cli(command, "implicit neural representations for video", "--since", "2030-01-01")
     assert code == 0, err
     assert out.strip() == "No papers match (since 2030-01-01)."
+
+
+def test_an_embedder_other_than_the_index_one_is_refused(readonly_bundled: Path) -> None:
+    code, out, err = run_cli("--embedder", "minilm", "search", QUERY)
+    assert code == 3 and out == ""
+    assert err.strip() == (
+        "error: the index was built with the 'wordllama' embedder, not 'minilm' "
+        "(rebuild it for that one: citecraft --embedder minilm ingest --rebuild)"
+    )
+    code, out, err = run_cli("--embedder", "wordllama", "search", QUERY, "-k", "1")
+    assert code == 0, err

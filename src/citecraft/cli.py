@@ -42,6 +42,7 @@ class App:
         if home:
             overrides["home"] = home
         self.settings = load_settings(**overrides)
+        self.embedder_asked = embedder  # given with --embedder / CITECRAFT_EMBEDDER, not the default
         self._index: Any = None
 
     @property
@@ -62,6 +63,14 @@ class App:
             result = read_paths([bundled_corpus_dir()])
             with progress_bar() as progress:
                 self.index.ingest(result.papers, progress=progress)
+        built_with = self.index.manifest().get("embedder_spec")
+        if self.embedder_asked and built_with and self.embedder_asked.strip() != built_with:
+            from .errors import IndexMismatchError
+
+            raise IndexMismatchError(
+                f"the index was built with the {built_with!r} embedder, not {self.embedder_asked!r}",
+                f"rebuild it for that one: citecraft --embedder {self.embedder_asked} ingest --rebuild",
+            )
         return self.index
 
 
