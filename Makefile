@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,server,charts]'
+	$(BIN)/pip install -q -e '.[dev,charts]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -128,7 +128,7 @@ class MiniLMEmbedder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._max_length = 256
-        self._lock = threading.Lock()  # `serve` may embed from several threads at once
+        self._lock = threading.Lock()  # one process may embed from several threads at once
 
     def _load(self) -> None:
         # huggingface_hub reads these when first imported: set them before transformers is
