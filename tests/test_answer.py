@@ -379,3 +379,19 @@ def test_brackets_quoted_from_an_abstract_are_not_citations(index: Index) -> Non
     assert "[0,1]" in answer.answer
     assert answer.removed_citations == []
     assert all(c.n >= 1 for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quoted"),
+    [
+        ("(3) While the theory holds, it is slow.", "While the theory holds, it is slow."),
+        ("ii) we show that it works.", "We show that it works."),
+        ("Models such as CNNs, RNNs \\etc are used.", "Models such as CNNs, RNNs etc. are used."),
+        ("(2023) is a year, not a list marker.", "(2023) is a year, not a list marker."),
+        ("3D shapes are kept as they are.", "3D shapes are kept as they are."),
+    ],
+)
+def test_quoted_sentences_lose_list_markers_and_latex_escapes(sentence: str, quoted: str) -> None:
+    from citecraft.answer import tidy
+
+    assert tidy(sentence) == quoted

@@ -685,6 +685,19 @@ def select_sentences(
     return sorted(picked, key=lambda p: -p.score)
 
 
+# an enumeration marker that opened the sentence in the abstract ("(3) While ...", "ii) we ...")
+_LIST_MARKER = re.compile(r"^\s*\(?(?:\d{1,2}|[ivx]{1,4}|[a-e])\)\s+(?=\S)", re.I)
+
+
+def tidy(sentence: str) -> str:
+    """A quoted sentence without the abstract's list marker in front or LaTeX escapes such as "\\etc"."""
+    text = _LIST_MARKER.sub("", sentence)
+    text = re.sub(
+        r"\\(etc|eg|ie)\b\.?", lambda m: {"etc": "etc.", "eg": "e.g.", "ie": "i.e."}[m.group(1)], text
+    )
+    return text[:1].upper() + text[1:] if text else text
+
+
 def compose_extractive(papers: list[StoredPaper], picked: list[Picked]) -> str:
     """One paragraph per paper, in retrieval order; every sentence carries its citation."""
     by_paper: dict[int, list[Picked]] = {}
@@ -695,7 +708,7 @@ def compose_extractive(papers: list[StoredPaper], picked: list[Picked]) -> str:
         sentences = sorted(by_paper[i], key=lambda p: p.sentence)
         sp = papers[i]
         date = sp.paper.display_date()
-        body = " ".join(cite(third_person(p.text), i + 1) for p in sentences)
+        body = " ".join(cite(third_person(tidy(p.text)), i + 1) for p in sentences)
         year = f" ({date[:4]})" if date and date[:4].isdigit() else ""
         paragraphs.append(f"**{short_title(sp.paper.title)}**{year}: {body}")
     return "\n\n".join(paragraphs)
