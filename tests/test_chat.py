@@ -14,6 +14,7 @@ from citecraft.chat import ChatSession
 from citecraft.errors import ConfigError
 from citecraft.index import Index
 from citecraft.models import ChatModel
+from citecraft.papers import readable_date
 from citecraft.settings import Settings
 from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI
@@ -244,7 +245,7 @@ def expected_turns(tmp_path: Path) -> tuple[str, list[str]]:
     convo = ChatSession(Index(Settings()), name="expected", directory=tmp_path / "expected")
     convo.ask(VIDEO_Q)
     standalone, answer = convo.ask(COMPARE_Q)
-    return standalone, [f"[{c.n}] {c.title} ({c.date or 'n.d.'})" for c in answer.citations]
+    return standalone, [f"[{c.n}] {c.title} ({readable_date(c.date)})" for c in answer.citations]
 
 
 def test_chat_repl_commands(bundled: Path, tmp_path: Path) -> None:

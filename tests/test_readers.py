@@ -647,3 +647,13 @@ def test_dedupe_across_formats(tmp_path: Path) -> None:
     p = papers["attention-is-all-you-37f63852"]
     assert (p.abstract, p.n_authors, p.year, p.upvotes) == (VASWANI_ABS, 3, 2017, 40)
     assert p.sources == [f"{tmp_path / 'in' / 'a.bib'}:5", f"{tmp_path / 'in' / 'b.jsonl'}:1"]
+
+
+@pytest.mark.parametrize(
+    ("date", "shown"),
+    [(None, "n.d."), ("", "n.d."), ("2024-02-28", "2024-02-28"), ("--10-19", "Oct 19"), ("2023", "2023")],
+)
+def test_dates_for_people(date: str | None, shown: str) -> None:
+    from citecraft.papers import readable_date
+
+    assert readable_date(date) == shown

@@ -13,6 +13,7 @@ import pytest
 from citecraft.errors import ModelError
 from citecraft.index import Index
 from citecraft.models import ChatModel, estimate_cost
+from citecraft.papers import readable_date
 from citecraft.readers import read_file
 from citecraft.retrieve import Filters
 from citecraft.settings import Settings
@@ -249,7 +250,7 @@ def test_summarize_markdown_and_bib(readonly_bundled: Path, tmp_path: Path, summ
     assert body.startswith(f"Found {len(summary.papers)} papers on {TOPIC}.")
     ref_lines = [line for line in refs.splitlines() if line.strip()]
     assert ref_lines == [
-        f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in summary.citations
+        f"[{c.n}] {c.title} ({readable_date(c.date)}) — `{c.paper_id}`" for c in summary.citations
     ]
     assert f"wrote {len(summary.citations)} BibTeX entries to {bib}" in " ".join(err.split())
     result = read_file(bib)

@@ -14,6 +14,7 @@ import numpy as np
 from .chunking import ABBREVIATION
 from .index import Index, StoredPaper
 from .models import EXTRACTIVE, ChatModel, Usage
+from .papers import readable_date
 from .prompts import ABSTAIN_PHRASE, fence, load_prompt
 from .retrieve import Filters, Hit, Retriever, query_terms
 
@@ -77,7 +78,7 @@ def with_references(text: str, citations: list[Citation], removed: list[dict[str
     out = [text]
     if citations:
         out.append("\n## References\n")
-        out.extend(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) — `{c.paper_id}`" for c in citations)
+        out.extend(f"[{c.n}] {c.title} ({readable_date(c.date)}) — `{c.paper_id}`" for c in citations)
     if removed:
         out.append(f"\n_Removed {len(removed)} citation(s) to papers that were not {given}._")
     return "\n".join(out)

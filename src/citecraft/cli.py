@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .errors import EXIT_PARTIAL, CitecraftError
+from .papers import readable_date
 
 if "--debug" in sys.argv:
     os.environ["CITECRAFT_DEBUG"] = "1"
@@ -242,7 +243,7 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
             click.echo(f"# {p.title}\n")
             for label, value in (
                 ("id", p.paper_id),
-                ("date", p.display_date()),
+                ("date", p.display_date() and readable_date(p.display_date())),
                 ("authors", ", ".join(p.authors) or p.n_authors),
                 ("organization", p.organization),
                 ("upvotes", p.upvotes),
@@ -256,9 +257,12 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
     if as_json:
         emit_json([sp.paper.to_dict() for sp in stored.values()])
         return
+    width = max((len(pid) for pid in stored), default=0)
     for sp in sorted(stored.values(), key=lambda s: s.paper.title.lower()):
         p = sp.paper
-        click.echo(f"{p.paper_id:<48} {(p.display_date() or ''):<10}  {p.title}")
+        click.echo(
+            f"{p.paper_id:<{width}} {readable_date(p.display_date()) if p.display_date() else '':<10}  {p.title}"
+        )
     click.echo(f"{len(stored)} papers")
 
 
@@ -311,7 +315,7 @@ def search(
         click.echo("No papers match" + (f" ({filters.describe()})." if filters.active else "."))
         return
     for i, hit in enumerate(result.hits, 1):
-        click.echo(f"{i:>2}. {hit.title}  [{hit.date or 'n.d.'}]  score {hit.score:.3f}  {hit.paper_id}")
+        click.echo(f"{i:>2}. {hit.title}  [{readable_date(hit.date)}]  score {hit.score:.3f}  {hit.paper_id}")
         click.echo(f"    {hit.snippet}")
 
 
@@ -561,7 +565,7 @@ def chat(app: App, model: str | None, base_url: str | None, session: str) -> Non
         if question == "/sources":
             sources = convo.sources()
             click.echo(
-                "\n".join(f"[{c['n']}] {c['title']} ({c['date'] or 'n.d.'})" for c in sources)
+                "\n".join(f"[{c['n']}] {c['title']} ({readable_date(c['date'])})" for c in sources)
                 or "(no sources yet)"
             )
             continue

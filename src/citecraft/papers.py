@@ -115,3 +115,15 @@ def dedupe(papers: list[Paper]) -> list[Paper]:
     for p in papers:
         out[p.paper_id] = merge(out[p.paper_id], p) if p.paper_id in out else p
     return list(out.values())
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def readable_date(date: str | None) -> str:
+    """A date for people: "n.d." when unknown, "Oct 19" for a month-day without a year ("--10-19" in JSON)."""
+    if not date:
+        return "n.d."
+    if date.startswith("--") and len(date) == 7 and date[2:4].isdigit() and 1 <= int(date[2:4]) <= 12:
+        return f"{_MONTHS[int(date[2:4]) - 1]} {int(date[5:7])}"
+    return date
