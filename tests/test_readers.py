@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -657,3 +658,31 @@ def test_dates_for_people(date: str | None, shown: str) -> None:
     from citecraft.papers import readable_date
 
     assert readable_date(date) == shown
+
+
+def test_a_record_keeps_its_own_key_for_bibtex(tmp_path: Path) -> None:
+    from citecraft.bibtex import to_bibtex
+
+    bib = tmp_path / "mine.bib"
+    bib.write_text(
+        "@inproceedings{vole2023,\n  title = {Prairie Voles Learn Fast},\n"
+        "  abstract = {Prairie voles learn spatial tasks quickly.},\n  year = 2023\n}\n",
+        encoding="utf-8",
+    )
+    jsonl = tmp_path / "mine.jsonl"
+    jsonl.write_text(
+        '{"id": "qsn2024", "title": "Quantum Sparse Nets", "abstract": "Sparse coding, quantum style."}\n'
+        '{"id": "http://example.org/x", "title": "A URL Is No Key", "abstract": "Not a key."}\n'
+        '{"id": "vole2023", "title": "Another Vole Paper", "abstract": "Same key, other paper."}\n',
+        encoding="utf-8",
+    )
+    papers = {p.title: p for p in read_paths([bib, jsonl]).papers}
+    assert papers["Prairie Voles Learn Fast"].cite_key == "vole2023"
+    assert papers["Quantum Sparse Nets"].cite_key == "qsn2024"
+    assert papers["A URL Is No Key"].cite_key is None
+    text = to_bibtex(
+        [papers["Prairie Voles Learn Fast"], papers["Quantum Sparse Nets"], papers["Another Vole Paper"]]
+    )
+    keys = re.findall(r"^@misc\{([^,]+),", text, re.M)
+    assert keys[:2] == ["vole2023", "qsn2024"]
+    assert keys[2].startswith("vole2023_") and keys[2] != "vole2023"  # a clash gets the id's tail

@@ -21,13 +21,21 @@ def _escape(text: str) -> str:
 
 
 def bibtex_key(paper: Paper) -> str:
+    """The key the paper came with (its BibTeX key, a JSONL id), else one made from its title and year."""
+    if paper.cite_key:
+        return paper.cite_key
     word = next((w for w in re.findall(r"[A-Za-z0-9]+", paper.title) if len(w) > 3), "paper")
     return f"{word.lower()}{paper.year or ''}_{paper.paper_id[-8:]}"
 
 
 def to_bibtex(papers: list[Paper]) -> str:
     entries = []
+    used: set[str] = set()
     for p in papers:
+        key = bibtex_key(p)
+        if key in used:  # two sources gave the same key to different papers
+            key = f"{key}_{p.paper_id[-8:]}"
+        used.add(key)
         fields = [("title", "{" + _escape(p.title) + "}"), ("abstract", _escape(p.abstract))]
         if p.authors:
             fields.append(("author", " and ".join(_escape(a) for a in p.authors)))
@@ -41,5 +49,5 @@ def to_bibtex(papers: list[Paper]) -> str:
             fields.append(("organization", _escape(p.organization)))
         fields.append(("note", f"citecraft id {p.paper_id}"))
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
-        entries.append(f"@misc{{{bibtex_key(p)},\n{body}\n}}\n")
+        entries.append(f"@misc{{{key},\n{body}\n}}\n")
     return "\n".join(entries)

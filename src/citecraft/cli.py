@@ -233,7 +233,11 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
     index = app.ensure_index()
     stored = index.papers()
     if paper_id:
-        sp = stored.get(paper_id) or next((s for p, s in stored.items() if p.startswith(paper_id)), None)
+        sp = (
+            stored.get(paper_id)
+            or next((s for s in stored.values() if s.paper.cite_key == paper_id), None)
+            or next((s for p, s in stored.items() if p.startswith(paper_id)), None)
+        )
         if sp is None:
             raise InputError(f"no paper with id {paper_id!r}", "see `citecraft papers` for the ids")
         if as_json:
@@ -243,6 +247,7 @@ def papers(app: App, paper_id: str | None, as_json: bool) -> None:
             click.echo(f"# {p.title}\n")
             for label, value in (
                 ("id", p.paper_id),
+                ("key", p.cite_key),
                 ("date", p.display_date() and readable_date(p.display_date())),
                 ("authors", ", ".join(p.authors) or p.n_authors),
                 ("organization", p.organization),

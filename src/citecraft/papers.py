@@ -44,6 +44,7 @@ class Paper:
     organization: str | None = None
     url: str | None = None
     sources: list[str] = field(default_factory=list)
+    cite_key: str | None = None  # the source's own key (BibTeX key, a JSONL "id"), kept for --bib
 
     def __post_init__(self) -> None:
         self.title = " ".join(self.title.split())
@@ -96,7 +97,7 @@ def merge(a: Paper, b: Paper) -> Paper:
     merged = Paper.from_dict(base.to_dict())
     if len(other.abstract) > len(merged.abstract):
         merged.abstract = other.abstract
-    for name in ("date", "month_day", "year", "n_authors", "organization", "url"):
+    for name in ("date", "month_day", "year", "n_authors", "organization", "url", "cite_key"):
         if getattr(merged, name) in (None, "") and getattr(other, name) not in (None, ""):
             setattr(merged, name, getattr(other, name))
     if len(other.authors) > len(merged.authors):

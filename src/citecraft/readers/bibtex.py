@@ -118,7 +118,7 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
             fields["date"] = fields["year"] + (
                 f"-{_month(fields['month'])}" if _month(fields.get("month", "")) else ""
             )
-        make_paper(file, line, dict(fields), result)
+        make_paper(file, line, {**fields, "cite_key": key.strip()}, result)
     return result
 
 

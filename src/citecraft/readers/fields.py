@@ -24,6 +24,7 @@ _ALIASES = {
     "upvotes": ("upvotes", "votes", "likes"),
     "organization": ("organization", "org", "institution"),
     "url": ("url", "link", "arxiv_url", "doi"),
+    "cite_key": ("cite_key", "citekey", "citation_key", "bibtex_key", "key", "id"),
 }
 
 
@@ -119,4 +120,19 @@ def paper_from_fields(fields: dict[str, object], source: str) -> Paper:
         organization=(str(_pick(fields, "organization")) if _pick(fields, "organization") else None),
         url=(str(_pick(fields, "url")) if _pick(fields, "url") else None),
         sources=[source],
+        cite_key=_cite_key(fields),
     )
+
+
+_KEY = re.compile(r"^[\w:.+/-]{1,80}$")
+
+
+def _cite_key(fields: dict[str, object]) -> str | None:
+    """The record's own key: a BibTeX key, or a JSONL/CSV "cite_key", "citekey", "key" or "id" that could
+    be one (no spaces, no URL)."""
+    value = _pick(fields, "cite_key")
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        key = str(value).strip()
+        if _KEY.match(key) and "://" not in key:
+            return key
+    return None
