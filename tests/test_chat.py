@@ -228,7 +228,7 @@ def test_a_damaged_history_is_moved_aside_not_lost(
     assert session(shared_index, tmp_path).warnings == []
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", " ", "x" * 300, "a\nb", "a:b*?", "名前"])
 def test_a_session_name_cannot_leave_the_chats_directory(
     shared_index: Index, tmp_path: Path, name: str
 ) -> None:

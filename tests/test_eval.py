@@ -589,3 +589,35 @@ def test_judge_agreement_skips_bad_labels_alone(
         ("line 8", "needs sentence, cited"),
     ]
     assert "3 judge label(s) were not valid" in " ".join(stderr.split())
+
+
+def test_a_case_whose_question_is_blank_is_rejected(tmp_path: Path) -> None:
+    from citecraft.evaluate import read_dataset
+
+    path = tmp_path / "blank.yaml"
+    path.write_text('- id: blank\n  kind: unanswerable\n  question: "   "\n', encoding="utf-8")
+    cases, rejected = read_dataset(path)
+    assert cases == [] and [(r.case_id, r.reason) for r in rejected] == [("blank", "missing question")]
+
+
+def test_labels_alone_asks_for_the_agreement(
+    readonly_bundled: Path, small_dataset: Path, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        '- sentence: "NIRVANA models videos with adaptive networks [1]."\n'
+        "  cited: [nirvana-neural-implicit-representations-fc3a787b]\n  label: supported\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r"
+    code, _stdout, stderr = run_cli(
+        "eval", str(small_dataset), "--labels", str(labels), "--out", str(out), "--no-chart"
+    )
+    assert code == 0, stderr
+    assert json.loads((out / "latest-offline.json").read_text("utf-8"))["judge_agreement"]["labels"]["n"] == 1
+    empty = tmp_path / "empty.yaml"
+    empty.write_text('- sentence: "no cited papers"\n', encoding="utf-8")
+    code, _stdout, stderr = run_cli(
+        "eval", str(small_dataset), "--labels", str(empty), "--out", str(tmp_path / "r2")
+    )
+    assert code == 2 and "no usable label" in stderr and "judge:" not in stderr  # before the evaluation

@@ -686,3 +686,16 @@ def test_a_record_keeps_its_own_key_for_bibtex(tmp_path: Path) -> None:
     keys = re.findall(r"^@misc\{([^,]+),", text, re.M)
     assert keys[:2] == ["vole2023", "qsn2024"]
     assert keys[2].startswith("vole2023_") and keys[2] != "vole2023"  # a clash gets the id's tail
+
+
+def test_a_bibtex_author_written_last_comma_first_is_one_person(tmp_path: Path) -> None:
+    bib = tmp_path / "a.bib"
+    bib.write_text(
+        "@article{lee2021,\n  title = {One Author Only},\n  abstract = {Text.},\n  author = {Lee, Kim}\n}\n"
+        "@article{two2022,\n  title = {Two Authors},\n  abstract = {Text.},\n"
+        "  author = {Doe, Jane and Roe, Richard}\n}\n",
+        encoding="utf-8",
+    )
+    papers = {p.title: p for p in read_paths([bib]).papers}
+    assert papers["One Author Only"].authors == ["Lee, Kim"] and papers["One Author Only"].n_authors == 1
+    assert papers["Two Authors"].authors == ["Doe, Jane", "Roe, Richard"]

@@ -248,3 +248,10 @@ def test_an_embedder_other_than_the_index_one_is_refused(readonly_bundled: Path)
     )
     code, out, err = run_cli("--embedder", "wordllama", "search", QUERY, "-k", "1")
     assert code == 0, err
+
+
+def test_a_bib_that_cannot_be_written_is_one_line(readonly_bundled: Path) -> None:
+    code, out, err = run_cli("ask", "Which datasets does NeRV++ evaluate on?", "--bib", "/dev/full")
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith("error: cannot write --bib /dev/full")
+    assert "Traceback" not in err

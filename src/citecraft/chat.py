@@ -77,10 +77,10 @@ class ChatSession:
         self.index = index
         self.model = model
         self.answerer = Answerer(index, model)
-        if not name or name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}", name or ""):
             raise ConfigError(
-                f"session name {name!r} is not a plain name",
-                "use letters, digits, '-' or '_', without '/' or a leading '.'",
+                f"session name {name[:80]!r} is not a plain name",
+                "use up to 64 letters, digits, '-' or '_', starting with a letter, digit or '_'",
             )
         self.path = (directory or index.settings.home / "chats") / f"{name}.json"
         self.turns: list[Turn] = []

@@ -204,7 +204,7 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
             {**report.__dict__, "rejected": [str(p) for p in result.problems], "index": str(app.index.path)}
         )
     else:
-        read = f"{len(result.papers)} records read"
+        read = f"{len(result.papers)} record{'s' if len(result.papers) != 1 else ''} read"
         if report.merged:
             read += f" ({report.merged} duplicates merged)"
         if not report.changed and not rebuild:
@@ -275,7 +275,9 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(
         [
             click.option(
-                "--since", help="Only papers dated on/after this date (YYYY-MM-DD or YYYY; full dates only)."
+                "--since",
+                help="Only papers dated on/after this date (YYYY-MM-DD or YYYY). Date filters leave out "
+                "papers without a full date.",
             ),
             click.option("--until", help="Only papers dated on/before this date."),
             click.option("--min-authors", type=int, help="Only papers with at least N authors."),
@@ -412,9 +414,14 @@ def _write_bib(path: Path, paper_ids: list[str], index: Any) -> None:
     if not paper_ids:
         _err_console().print(f"[dim]nothing cited: {path} not written[/dim]")
         return
-    path.write_text(
-        to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8"
-    )
+    from .errors import InputError
+
+    try:
+        path.write_text(
+            to_bibtex([index.get(pid).paper for pid in paper_ids if index.get(pid)]), encoding="utf-8"
+        )
+    except OSError as exc:
+        raise InputError(f"cannot write --bib {path} ({exc.strerror or exc})") from None
     _err_console().print(
         f"[dim]wrote {len(paper_ids)} BibTeX entr{'y' if len(paper_ids) == 1 else 'ies'} to {path}[/dim]"
     )

@@ -66,7 +66,7 @@ EXIT_BELOW_THRESHOLD = 1
     "--labels",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Measure --judge-agreement on this one label file only [default: judge_labels.yaml, "
+    help="Measure the judge's agreement on this one label file only (implies --judge-agreement) [default: judge_labels.yaml, "
     "judge_labels_heldout.yaml and judge_labels_test.yaml next to the dataset].",
 )
 @click.option("--no-chart", is_flag=True, help="Do not draw the PNG bar chart.")
@@ -110,6 +110,8 @@ def eval_command(
     if compare_paths:
         _print_compare(*compare_paths, as_json=as_json)
         return
+    from rich.markup import escape
+
     from .answer import Answerer
     from .errors import EXIT_PARTIAL, InputError
     from .evaluate import default_dataset, default_label_sets, read_dataset, run_agreements, run_eval
@@ -118,6 +120,7 @@ def eval_command(
 
     dataset = dataset or default_dataset()
     reports_dir = out or default_reports_dir(dataset)
+    judge_agreement = judge_agreement or labels is not None  # --labels asks for the agreement too
     if not dataset.is_file():
         raise InputError(
             f"{dataset}: no such dataset file", "a YAML list of cases or JSONL; see evals/dataset.yaml"
@@ -129,11 +132,16 @@ def eval_command(
             f"{dataset}: no case can be evaluated"
             + (f" ({len(rejected)} rejected; first: {rejected[0]})" if rejected else "")
         )
+    if labels is not None:  # a label file that cannot be used fails now, not after the whole evaluation
+        from .judge import read_labels
+
+        if not read_labels(labels, known=lambda pid: index.get(pid) is not None)[0]:
+            raise InputError(f"{labels}: no usable label", "a YAML list of sentence / cited / label records")
     _make_reports_dir(reports_dir)
     err = _err_console()
     err.soft_wrap = True
     for bad in rejected[:10]:
-        err.print(f"[yellow]skipped {dataset.name} {bad}[/yellow]", highlight=False)
+        err.print(f"[yellow]skipped {escape(dataset.name)} {escape(str(bad))}[/yellow]", highlight=False)
     if len(rejected) > 10:
         err.print(f"[yellow]... and {len(rejected) - 10} more skipped (listed in the report)[/yellow]")
     # answers come from an LLM only when --model names one: a key or base URL alone (which

@@ -47,7 +47,7 @@ def check_case(row: Any) -> Case | str:
     """A Case from one record, or the reason it cannot be evaluated."""
     if not isinstance(row, dict):
         return "a case is a mapping with id, kind and question"
-    missing = [k for k in ("id", "kind", "question") if not row.get(k)]
+    missing = [k for k in ("id", "kind", "question") if not str(row.get(k) or "").strip()]
     if missing:
         return f"missing {', '.join(missing)}"
     if row["kind"] not in KINDS:

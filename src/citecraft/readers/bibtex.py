@@ -118,7 +118,10 @@ def read(text: str, file: str, bad_lines: set[int]) -> ReadResult:
             fields["date"] = fields["year"] + (
                 f"-{_month(fields['month'])}" if _month(fields.get("month", "")) else ""
             )
-        make_paper(file, line, {**fields, "cite_key": key.strip()}, result)
+        record: dict[str, object] = {**fields, "cite_key": key.strip()}
+        if "author" in fields:  # BibTeX separates people with "and"; "Lee, Kim" is one person
+            record["author"] = [a.strip() for a in re.split(r"\s+and\s+", fields["author"]) if a.strip()]
+        make_paper(file, line, record, result)
     return result
 
 
