@@ -184,7 +184,8 @@ def test_cli_ingest_bad_file(
         assert search(indexed, QUERY) == base[1]
         return
     assert lines == [f"skipped {path}{case.problem}"]
-    assert f"{len(case.loaded)} records read; {len(case.loaded)} added, 0 updated, 3 unchanged" in out
+    n = len(case.loaded)
+    assert f"{n} record{'s' if n != 1 else ''} read; {n} added, 0 updated, 3 unchanged" in out
     assert "1 record(s) or file(s) rejected (see above)." in out
     manifest = json.loads((indexed / "index" / "manifest.json").read_text())
     rows = {r["paper_id"]: r for r in json.loads((indexed / "index" / "papers.json").read_text())}
