@@ -141,6 +141,15 @@ def _unit(vector: Any) -> Any:
     return vector / norm if norm > 0 else vector
 
 
+def _best_per_paper(rows: list[tuple[str, float, str]]) -> dict[str, tuple[float, str]]:
+    """paper_id -> (its best chunk's similarity, that chunk's text without its title line)."""
+    out: dict[str, tuple[float, str]] = {}
+    for pid, sim, doc in rows:
+        if pid not in out or sim > out[pid][0]:
+            out[pid] = (sim, doc.split("\n", 1)[-1])
+    return out
+
+
 class Retriever:
     """Dense and lexical retrieval over one index, fused and aggregated to papers."""
 
@@ -148,7 +157,14 @@ class Retriever:
         self.index = index
         self.settings = index.settings.retrieval
 
-    def dense_scores(self, query: str, allowed: list[str] | None, n: int) -> dict[str, tuple[float, str]]:
+    def query_vector(self, query: str) -> Any:
+        import numpy as np
+
+        return _unit(np.asarray(self.index.embedder().embed([query])[0], dtype=np.float32))
+
+    def dense_scores(
+        self, query: str, allowed: list[str] | None, n: int, vector: Any = None
+    ) -> dict[str, tuple[float, str]]:
         """paper_id -> (best chunk similarity, best chunk text) over the top-n chunks.
 
         Up to EXACT_SEARCH_LIMIT chunks the similarities are computed exactly from the stored vectors:
@@ -161,10 +177,10 @@ class Retriever:
         count = collection.count()
         if count == 0 or allowed == []:
             return {}
-        vector = self.index.embedder().embed([query])
+        vector = self.query_vector(query) if vector is None else vector
         if count <= EXACT_SEARCH_LIMIT:
             pids, docs, matrix = self.index.chunk_matrix()
-            sims = matrix @ _unit(np.asarray(vector[0], dtype=np.float32))
+            sims = matrix @ vector
             if allowed is not None:
                 keep = set(allowed)
                 sims = np.where([p in keep for p in pids], sims, -np.inf)
@@ -173,7 +189,7 @@ class Retriever:
         else:
             where = {"paper_id": {"$in": allowed}} if allowed is not None else None
             res = collection.query(
-                query_embeddings=vector,
+                query_embeddings=[vector.tolist()],
                 n_results=min(n, count),
                 where=where,
                 include=["metadatas", "distances", "documents"],
@@ -184,34 +200,38 @@ class Retriever:
                     res["metadatas"][0], res["distances"][0], res["documents"][0], strict=True
                 )
             ]
-        out: dict[str, tuple[float, str]] = {}
-        for pid, sim, doc in rows:
-            if pid not in out or sim > out[pid][0]:
-                out[pid] = (sim, doc.split("\n", 1)[-1])
-        return out
+        return _best_per_paper(rows)
 
-    def exact_dense_scores(self, query: str, paper_ids: list[str]) -> dict[str, tuple[float, str]]:
+    def exact_dense_scores(
+        self, query: str, paper_ids: list[str], vector: Any = None
+    ) -> dict[str, tuple[float, str]]:
         """paper_id -> (best chunk similarity, its text) for these papers, computed exactly from their stored
         chunk embeddings (no approximate search: the same answer in every process)."""
         import numpy as np
 
         if not paper_ids:
             return {}
-        vector = np.asarray(self.index.embedder().embed([query])[0], dtype=np.float32)
+        vector = self.query_vector(query) if vector is None else vector
+        wanted = set(paper_ids)
+        if self.index.collection().count() <= EXACT_SEARCH_LIMIT:
+            pids, docs, matrix = self.index.chunk_matrix()
+            rows_at = [i for i, p in enumerate(pids) if p in wanted]
+            sims = matrix[rows_at] @ vector if rows_at else np.zeros(0)
+            return _best_per_paper([(pids[i], float(s), docs[i]) for i, s in zip(rows_at, sims, strict=True)])
         got = self.index.collection().get(
             where={"paper_id": {"$in": paper_ids}}, include=["embeddings", "metadatas", "documents"]
         )
         if got["embeddings"] is None or not len(got["embeddings"]):
             return {}
         chunks = np.asarray(got["embeddings"], dtype=np.float32)
-        norms = np.linalg.norm(chunks, axis=1) * (np.linalg.norm(vector) or 1.0)
+        norms = np.linalg.norm(chunks, axis=1)
         sims = chunks @ vector / np.where(norms > 0, norms, 1.0)
-        out: dict[str, tuple[float, str]] = {}
-        for meta, sim, doc in zip(got["metadatas"], sims, got["documents"], strict=True):
-            pid = str(meta["paper_id"])
-            if pid not in out or float(sim) > out[pid][0]:
-                out[pid] = (float(sim), doc.split("\n", 1)[-1])
-        return out
+        return _best_per_paper(
+            [
+                (str(m["paper_id"]), float(s), d)
+                for m, s, d in zip(got["metadatas"], sims, got["documents"], strict=True)
+            ]
+        )
 
     def bm25_scores(self, query: str) -> dict[str, float]:
         retriever, ids = self.index.bm25()
@@ -244,12 +264,13 @@ class Retriever:
             lexical = {pid: s for pid, s in lexical.items() if pid in keep}
         timings["bm25"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        dense = self.dense_scores(query, allowed, n) if mode != "bm25" else {}
+        vector = self.query_vector(query) if mode != "bm25" else None
+        dense = self.dense_scores(query, allowed, n, vector) if mode != "bm25" else {}
         if mode == "hybrid":
             # the nearest-neighbour search is approximate: a paper BM25 ranks high but whose chunks fall just
             # outside the dense top-n would fuse with a dense score of 0 in some processes and not in others
             top_lexical = sorted(lexical, key=lambda p: (-lexical[p], p))[:n]
-            dense.update(self.exact_dense_scores(query, [p for p in top_lexical if p not in dense]))
+            dense.update(self.exact_dense_scores(query, [p for p in top_lexical if p not in dense], vector))
         timings["dense"] = (time.perf_counter() - t) * 1000
 
         fused = fuse(
