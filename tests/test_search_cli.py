@@ -255,3 +255,19 @@ def test_a_bib_that_cannot_be_written_is_one_line(readonly_bundled: Path) -> Non
     assert code == 2, err
     assert err.strip().splitlines()[-1].startswith("error: cannot write --bib /dev/full")
     assert "Traceback" not in err
+
+
+def test_an_ambiguous_id_prefix_lists_the_candidates(readonly_bundled: Path) -> None:
+    code, out, err = run_cli("papers", "s")
+    assert code == 2 and out == ""
+    assert err.startswith("error: 33 papers have ids starting with 's': ") and "(give more of the id)" in err
+    code, out, err = run_cli("papers", "hnerv")
+    assert code == 0 and out.startswith("# HNeRV: A Hybrid Neural Representation for Videos")
+
+
+def test_a_topic_is_echoed_as_written(readonly_bundled: Path) -> None:
+    code, out, err = run_cli("summarize", "NeRV++ [2][3] (see [1])")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("Found ") and out.splitlines()[0].endswith(
+        " on NeRV++ [2][3] (see [1])."
+    )

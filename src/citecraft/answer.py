@@ -586,6 +586,11 @@ _QUOTED_BRACKETS = str.maketrans("[]", "\ue000\ue001")
 _UNQUOTE = str.maketrans("\ue000\ue001", "[]")
 
 
+def quote(text: str) -> str:
+    """Brackets of quoted text ("[0,1]" in an abstract, "[2]" in a user's topic) that are not citations."""
+    return text.translate(_QUOTED_BRACKETS)
+
+
 def unquote(text: str) -> str:
     return text.translate(_UNQUOTE)
 

@@ -227,17 +227,22 @@ def ingest(app: App, paths: tuple[Path, ...], rebuild: bool, fmt: str | None, as
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def papers(app: App, paper_id: str | None, as_json: bool) -> None:
-    """List the papers in the index, or show one by PAPER_ID."""
+    """List the papers in the index, or show one by PAPER_ID (its id, its own key, or a unique id prefix)."""
     from .errors import InputError
 
     index = app.ensure_index()
     stored = index.papers()
     if paper_id:
-        sp = (
-            stored.get(paper_id)
-            or next((s for s in stored.values() if s.paper.cite_key == paper_id), None)
-            or next((s for p, s in stored.items() if p.startswith(paper_id)), None)
-        )
+        sp = stored.get(paper_id) or next((s for s in stored.values() if s.paper.cite_key == paper_id), None)
+        if sp is None:
+            prefixed = sorted(p for p in stored if p.startswith(paper_id))
+            if len(prefixed) > 1:
+                raise InputError(
+                    f"{len(prefixed)} papers have ids starting with {paper_id!r}: {', '.join(prefixed[:5])}"
+                    + (", ..." if len(prefixed) > 5 else ""),
+                    "give more of the id",
+                )
+            sp = stored[prefixed[0]] if prefixed else None
         if sp is None:
             raise InputError(f"no paper with id {paper_id!r}", "see `citecraft papers` for the ids")
         if as_json:

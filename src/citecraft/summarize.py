@@ -15,6 +15,7 @@ from .answer import (
     BOILERPLATE,
     Citation,
     cite,
+    quote,
     short_title,
     term_coverage,
     term_idf,
@@ -353,7 +354,9 @@ def summarize_topic(
     papers = [papers[i] for i in ordered]  # number the papers in the order the summary lists them
     index_of = {i: pos for pos, i in enumerate(ordered)}
     groups = [[index_of[member] for member in g] for g in groups]
-    about = topic if re.match(r"(?:that|which|who|whose|where|about|on)\b", topic, re.I) else f"on {topic}"
+    # the user's words are quoted as they are: "[2]" in a topic is not a citation to check
+    shown = quote(topic)
+    about = shown if re.match(r"(?:that|which|who|whose|where|about|on)\b", topic, re.I) else f"on {shown}"
     count = (
         f"Found {len(papers)} paper{'s' if len(papers) != 1 else ''} {about}"
         + (f" ({filters.describe()})" if filters and filters.active else "")
