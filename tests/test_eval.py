@@ -621,3 +621,16 @@ def test_labels_alone_asks_for_the_agreement(
         "eval", str(small_dataset), "--labels", str(empty), "--out", str(tmp_path / "r2")
     )
     assert code == 2 and "no usable label" in stderr and "judge:" not in stderr  # before the evaluation
+
+
+def test_a_dataset_with_a_document_marker_or_in_flow_style_keeps_every_case(tmp_path: Path) -> None:
+    from citecraft.evaluate import read_dataset
+
+    case = '{id: u%d, kind: unanswerable, question: "What is the capital of France?"}'
+    marked = tmp_path / "marked.yaml"
+    marked.write_text("---\n" + "".join(f"- {case % i}\n" for i in (1, 2)), encoding="utf-8")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("[" + ", ".join(case % i for i in (1, 2)) + "]\n", encoding="utf-8")
+    for path in (marked, flow):
+        cases, rejected = read_dataset(path)
+        assert [c.id for c in cases] == ["u1", "u2"] and rejected == []

@@ -206,16 +206,17 @@ _META = set(
 )
 
 
+def subject_terms(question: str) -> list[str]:
+    """The question's distinct terms without the words about the request itself (papers, published, dates)."""
+    return [t for t in dict.fromkeys(query_terms(question)) if t not in _META and not t.isdigit()]
+
+
 def term_coverage(index: Index, question: str, sp: StoredPaper, subject_only: bool = False) -> float:
     """IDF-weighted share of the question's terms found in a paper (terms unknown to the corpus weigh most).
 
     With ``subject_only``, words about the request itself (papers, published, dates) are left out.
     """
-    terms = [
-        t
-        for t in dict.fromkeys(query_terms(question))
-        if not subject_only or (t not in _META and not t.isdigit())
-    ]
+    terms = subject_terms(question) if subject_only else list(dict.fromkeys(query_terms(question)))
     if not terms:
         return 0.0
     idf = term_idf(index)
@@ -238,7 +239,7 @@ def absent_share(index: Index, question: str) -> float:
     shape in a tokamak fusion reactor", "birdsong or whale calls"); a question reworded in everyday
     words still shares most of its weight with the collection.
     """
-    terms = [t for t in dict.fromkeys(query_terms(question)) if t not in _META and not t.isdigit()]
+    terms = subject_terms(question)
     if not terms:
         return 0.0
     retriever, _ = index.bm25()

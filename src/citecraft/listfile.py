@@ -4,6 +4,7 @@ rejected with its line and the others are kept."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,23 +46,24 @@ def read_records(path: Path, text: str) -> tuple[list[tuple[str, Any]], list[Rej
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        data = None  # parse each top-level "- " item alone below, so one broken case spoils only itself
+        data = None  # parse each top-level "- " item alone below, so one broken record spoils only itself
     else:
         if data is None:
             return [], []
         if not isinstance(data, list):
-            raise InputError(
-                f"{path}: a dataset is a YAML list of cases", "each case starts with '- id: ...'"
-            )
+            raise InputError(f"{path}: expected a YAML list", "each record starts with '- '")
     lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("-")]
+    starts = [i for i, line in enumerate(lines) if re.match(r"-(?:\s|$)", line)]  # not a "---" marker
+    if data is not None:
+        # the whole file parsed: name each record by its line when the "- " lines line up with the records
+        # (a flow-style list "[{...}, {...}]" has none)
+        if len(starts) == len(data):
+            return [(f"line {i + 1}", row) for i, row in zip(starts, data, strict=True)], []
+        return [(f"record {k}", row) for k, row in enumerate(data, 1)], []
     rows, bad = [], []
     for k, i in enumerate(starts):
         chunk = "\n".join(lines[i : starts[k + 1] if k + 1 < len(starts) else len(lines)])
         where = f"line {i + 1}"
-        if data is not None:
-            rows.append((where, data[k]) if k < len(data) else (where, None))
-            continue
         try:
             item = yaml.safe_load(chunk)
         except yaml.YAMLError as exc:
@@ -71,6 +73,6 @@ def read_records(path: Path, text: str) -> tuple[list[tuple[str, Any]], list[Rej
             bad.append(Rejected(where, None, f"not valid YAML ({problem} at {at})"))
             continue
         rows.append((where, item[0] if isinstance(item, list) and len(item) == 1 else item))
-    if data is None and not starts:
+    if not starts:
         raise InputError(f"{path}: not valid YAML", "a YAML list of records, or JSONL")
     return rows, bad
